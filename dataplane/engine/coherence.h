@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The coherence engine: a pure state machine
+ *
+ *     (state, input) -> (state', actions)
+ *
+ * with no I/O, no clock reads, no DPDK and no locks, so that the same code is
+ * unit-tested, fuzzed, model-checked and run on the dataplane lcores.  One
+ * engine instance is one *shard*: the dataplane creates one per worker lcore
+ * and routes every page to exactly one shard (dsm_engine_shard_of), so a
+ * page's directory entry and cache entry are only ever touched by one thread.
+ *
+ * Protocol (home-based directory, writer-invalidate / reader-replicate):
+ *  - Each segment has a home node holding the directory entry of every page:
+ *    state (UNOWNED: home copy valid; SHARED: home copy valid + sharer set;
+ *    EXCLUSIVE: one owner, home copy stale), version, whether the page was
+ *    ever written, and the transaction in flight, if any.
+ *  - Every node (the home included, messages to self are looped back by the
+ *    caller) keeps a cache state Invalid / Shared / Exclusive per page.
+ *  - A local read/write request that the cache state satisfies completes at
+ *    once (a minor fault).  Otherwise the first request becomes the *leader*
+ *    and sends PAGE_REQ to the home; later local requests for the same page
+ *    are *followers* that complete with the leader's result (a follower that
+ *    needs write access when the leader got a shared copy starts the next
+ *    transaction).
+ *  - The home serves a read from its copy (UNOWNED/SHARED), or first
+ *    DOWNGRADEs an exclusive owner, which returns the data.  It serves a
+ *    write by INVALIDATE-ing every sharer (or recalling the owner's data) and
+ *    then GRANTs exclusive ownership with version + 1.  A requester that
+ *    still holds the current version gets the grant without data.
+ *  - Never-written pages are granted with DSM_F_ZERO and no payload; the
+ *    requester zero-fills.
+ *  - A request for a page with a transaction in flight is NACKed BUSY; the
+ *    requester retries with exponential backoff, bounded by max_retries and
+ *    its deadline (no deadlock, no unbounded wait).
+ *  - Every input is checked: wrong epoch, unknown segment, page out of range,
+ *    stale version, duplicate or unexpected token -> dropped and counted.
+ *
+ * Page data never passes through the engine: it emits INSTALL/ZERO actions
+ * (write payload or zeros into the local backing of seg/pgno) and SEND
+ * actions whose payload the caller reads from the local backing when it
+ * builds the frames.  The caller executes actions in order, immediately.
+ */
+#ifndef DSM_ENGINE_COHERENCE_H
+#define DSM_ENGINE_COHERENCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dsm/wire.h"
+
+enum dsm_cache_state { DSM_CS_INVALID = 0, DSM_CS_SHARED = 1, DSM_CS_EXCLUSIVE = 2 };
+enum dsm_dir_state   { DSM_DS_UNOWNED = 0, DSM_DS_SHARED = 1, DSM_DS_EXCLUSIVE = 2 };
+enum dsm_intent      { DSM_READ = 0, DSM_WRITE = 1 };
+
+/* Sharer sets are bitmaps over node ids (DSM_MAX_NODES == 64). */
+typedef uint64_t dsm_nodeset_t;
+
+struct dsm_engine_cfg {
+	uint16_t self;            /* this node's id (1..DSM_MAX_NODES-1) */
+	uint32_t shard;           /* this shard's index */
+	uint32_t nshards;         /* total shards (>= 1) */
+	uint64_t epoch;           /* membership epoch at start */
+	uint32_t max_pending;     /* concurrent leader transactions (slots) */
+	uint32_t max_waiters;     /* local requests queued across all pages */
+	uint64_t req_timeout_ns;  /* deadline of a local request */
+	uint64_t home_timeout_ns; /* deadline of a home transaction */
+	uint64_t retry_base_ns;   /* first BUSY backoff; doubles per retry */
+	uint32_t max_retries;     /* BUSY retries before failing with -EBUSY */
+};
+
+void dsm_engine_cfg_default(struct dsm_engine_cfg *cfg);
+
+/* A segment as every node knows it (from config or VMA_RESP). */
+struct dsm_segment_desc {
+	uint32_t seg_id;
+	uint16_t home;
+	uint16_t prot;        /* DSM_PROT_* */
+	uint32_t page_size;
+	uint64_t npages;
+};
+
+/* A protocol message as the engine sees it (host order, no framing). */
+struct dsm_msg {
+	uint8_t  type;        /* enum dsm_msg_type */
+	uint16_t flags;       /* DSM_F_* */
+	uint16_t status;      /* enum dsm_wire_status */
+	uint16_t src;
+	uint16_t dst;
+	uint64_t epoch;
+	uint64_t token;
+	uint32_t seg_id;
+	uint64_t pgno;
+	uint64_t version;
+	uint32_t len;         /* payload bytes (page size with DSM_F_DATA) */
+	const void *payload;  /* received payload (opaque to the engine) */
+};
+
+enum dsm_action_kind {
+	DSM_ACT_SEND = 1,     /* send msg; with DSM_F_DATA the payload is the
+			       * local backing page seg/pgno, read at send time */
+	DSM_ACT_INSTALL,      /* copy msg.payload (msg.len bytes) into the local
+			       * backing of seg/pgno */
+	DSM_ACT_ZERO,         /* zero-fill the local backing of seg/pgno */
+	DSM_ACT_UNMAP,        /* drop seg/pgno from local mappings (invalidate) */
+	DSM_ACT_PROTECT,      /* write-protect seg/pgno in local mappings */
+	DSM_ACT_COMPLETE,     /* a local request finished: user_data, status */
+};
+
+struct dsm_action {
+	enum dsm_action_kind kind;
+	struct dsm_msg msg;   /* SEND; INSTALL/ZERO/UNMAP/PROTECT use seg/pgno/payload */
+	uint64_t user_data;   /* COMPLETE: the caller's token for the request */
+	int      status;      /* COMPLETE: 0 or -errno */
+	uint8_t  state;       /* COMPLETE: cache state now held */
+	bool     remote;      /* COMPLETE: needed the network (major fault) */
+};
+
+#define DSM_ACTIONS_MAX 128
+struct dsm_actions {
+	uint32_t n;
+	uint32_t overflow;    /* actions that did not fit (a bug; counted) */
+	struct dsm_action a[DSM_ACTIONS_MAX];
+};
+
+static inline void dsm_actions_clear(struct dsm_actions *acts)
+{
+	acts->n = 0;
+	acts->overflow = 0;
+}
+
+/* Per-shard counters. */
+struct dsm_engine_stats {
+	uint64_t local_hits;        /* satisfied from cache state (minor) */
+	uint64_t local_misses;      /* leader transactions started (major) */
+	uint64_t coalesced;         /* followers attached to a leader */
+	uint64_t completed;         /* local requests completed OK */
+	uint64_t failed;            /* local requests completed with error */
+	uint64_t timeouts;          /* local requests past their deadline */
+	uint64_t retries;           /* BUSY retries sent */
+	uint64_t nacks_rx;
+	uint64_t nacks_tx;
+	uint64_t grants_tx;
+	uint64_t grants_rx;
+	uint64_t zero_grants;       /* grants of never-written pages */
+	uint64_t nodata_grants;     /* upgrades granted without data */
+	uint64_t invalidations_tx;
+	uint64_t invalidations_rx;
+	uint64_t downgrades_tx;
+	uint64_t downgrades_rx;
+	uint64_t writebacks;        /* owner data installed at home */
+	uint64_t home_timeouts;     /* home transactions aborted */
+	uint64_t drop_epoch;        /* wrong epoch */
+	uint64_t drop_noseg;        /* unknown segment */
+	uint64_t drop_range;        /* page out of range */
+	uint64_t drop_stale;        /* stale version or unexpected token */
+	uint64_t drop_dup;          /* duplicate of a handled message */
+	uint64_t drop_bad;          /* malformed for its type, wrong shard */
+	uint64_t no_slot;           /* local requests refused: no slot/waiter */
+};
+
+/* What the engine knows about one page (telemetry, tests). */
+struct dsm_page_info {
+	bool     is_home;
+	/* directory (valid when is_home) */
+	uint8_t  dir_state;
+	uint16_t owner;
+	dsm_nodeset_t sharers;
+	uint64_t version;
+	bool     written;
+	bool     busy;          /* transaction in flight */
+	uint16_t busy_requester;
+	/* local cache */
+	uint8_t  cache_state;
+	uint64_t cache_version;
+	bool     pending;       /* local leader transaction in flight */
+	uint32_t waiters;
+};
+
+struct dsm_engine;
+
+/* Create/destroy a shard.  Returns NULL on bad config or no memory. */
+struct dsm_engine *dsm_engine_create(const struct dsm_engine_cfg *cfg);
+void dsm_engine_destroy(struct dsm_engine *e);
+
+/* Make a segment known.  Allocates the directory (when self is its home) and
+ * the cache-state array.  Returns 0, -EEXIST, -EINVAL or -ENOMEM. */
+int dsm_engine_add_segment(struct dsm_engine *e, const struct dsm_segment_desc *d);
+
+/* Which shard owns seg/pgno (same function on every node). */
+uint32_t dsm_engine_shard_of(uint32_t seg_id, uint64_t pgno, uint32_t nshards);
+
+/* Apply a new membership epoch.  Messages carrying any other epoch are
+ * dropped from now on. */
+void dsm_engine_set_epoch(struct dsm_engine *e, uint64_t epoch);
+uint64_t dsm_engine_epoch(const struct dsm_engine *e);
+
+/* A local access (fault) to seg/pgno.  Completion is reported by a COMPLETE
+ * action carrying user_data, possibly in this call (cache hit, error) or a
+ * later one.  Returns 0 when accepted (a COMPLETE will follow or was
+ * emitted), or -errno when refused outright (no COMPLETE is emitted):
+ * -ENOENT unknown segment, -ERANGE page out of range, -EACCES protection,
+ * -ENOSPC no waiter slot. */
+int dsm_engine_local(struct dsm_engine *e, uint64_t now, uint32_t seg_id,
+		     uint64_t pgno, enum dsm_intent intent, uint64_t user_data,
+		     struct dsm_actions *out);
+
+/* A message received from the network (or looped back from self).
+ * Returns 0 if handled, or -errno if dropped (counted in stats). */
+int dsm_engine_rx(struct dsm_engine *e, uint64_t now, const struct dsm_msg *m,
+		  struct dsm_actions *out);
+
+/* Advance time: retry backed-off requests, fail requests past their
+ * deadline, abort home transactions past theirs. */
+void dsm_engine_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out);
+
+/* Earliest deadline the engine is waiting for, or UINT64_MAX. */
+uint64_t dsm_engine_next_deadline(const struct dsm_engine *e);
+
+/* Fail every transaction waiting on node (peer declared unreachable):
+ * local requests complete with -EHOSTUNREACH, home transactions abort. */
+void dsm_engine_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
+			  struct dsm_actions *out);
+
+/* Look up one page.  Returns 0, -ENOENT or -ERANGE. */
+int dsm_engine_page_info(const struct dsm_engine *e, uint32_t seg_id,
+			 uint64_t pgno, struct dsm_page_info *info);
+
+const struct dsm_engine_stats *dsm_engine_stats(const struct dsm_engine *e);
+
+#endif /* DSM_ENGINE_COHERENCE_H */
