@@ -74,6 +74,13 @@ typedef void (*dsm_chan_pkt_fn)(void *ctx, void *pkt, uint32_t seq);
 
 /* Allocate slot arrays (calloc).  Returns 0 or -EINVAL / -ENOMEM. */
 int  dsm_chan_init(struct dsm_chan *ch, const struct dsm_chan_cfg *cfg);
+/* As dsm_chan_init, but the first seq sent is tx_start and the first seq
+ * expected is rx_start (the peer's tx_start).  For tests (wraparound) and
+ * for a future randomised initial sequence number; dsm_chan_init is
+ * dsm_chan_init_seq(ch, cfg, 0, 0).  cfg is checked: window a power of two
+ * in 1..4096, rto_ns > 0, rto_max_ns >= rto_ns, else -EINVAL. */
+int  dsm_chan_init_seq(struct dsm_chan *ch, const struct dsm_chan_cfg *cfg,
+		       uint32_t tx_start, uint32_t rx_start);
 /* Release every held frame through release() and free the arrays. */
 void dsm_chan_fini(struct dsm_chan *ch, dsm_chan_pkt_fn release, void *ctx);
 /* Forget all state (peer restarted, new epoch): held frames are released,
@@ -86,7 +93,8 @@ uint32_t dsm_chan_tx_space(const struct dsm_chan *ch);
 /* Take ownership of pkt for reliable delivery and assign its seq.  The caller
  * stamps seq and the current ack (dsm_chan_ack_fields) into the frame and
  * transmits a copy/clone; the channel keeps pkt until acked.
- * Returns 0, -ENOBUFS (window full: caller keeps pkt) or -EPIPE (dead). */
+ * Returns 0, -ENOBUFS (window full: caller keeps pkt), -EPIPE (dead) or
+ * -EINVAL (pkt NULL). */
 int  dsm_chan_tx(struct dsm_chan *ch, void *pkt, uint64_t now, uint32_t *seq);
 
 /* Ack fields to put on any outgoing frame; clears ack_pending, because the
@@ -95,7 +103,9 @@ void dsm_chan_ack_fields(struct dsm_chan *ch, uint32_t *ack, uint32_t *sack);
 
 /* Process ack/sack received from the peer (carried by any frame).  Frames
  * before ack are released.  Returns frames released, or -EINVAL for an ack
- * beyond snd_nxt (counted in bad_acks, otherwise ignored). */
+ * beyond snd_nxt or more than window behind snd_una (counted in bad_acks,
+ * otherwise ignored).  A stale ack (behind snd_una, within the window) is
+ * ignored, sack included, and returns 0. */
 int  dsm_chan_on_ack(struct dsm_chan *ch, uint32_t ack, uint32_t sack,
 		     uint64_t now, dsm_chan_pkt_fn release, void *ctx);
 
