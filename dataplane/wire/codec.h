@@ -31,7 +31,6 @@ enum dsm_drop {
 	DSM_DROP_VERSION,     /* unsupported protocol version */
 	DSM_DROP_TYPE,        /* unknown message type */
 	DSM_DROP_FLAGS,       /* unknown or contradictory flags */
-	DSM_DROP_RESERVED,    /* non-zero reserved field */
 	DSM_DROP_FRAG,        /* inconsistent fragment fields */
 	DSM_DROP_LEN,         /* msg_len/frag_len out of bounds */
 	DSM_DROP_CSUM,        /* payload/header CRC mismatch */
@@ -45,7 +44,7 @@ enum dsm_drop {
 
 const char *dsm_drop_name(enum dsm_drop reason);
 
-/* Host-order view of a dsm header (magic, version, reserved implied). */
+/* Host-order view of a dsm header (magic and version implied). */
 struct dsm_hdr {
 	uint8_t  type;
 	uint16_t flags;
@@ -66,6 +65,8 @@ struct dsm_hdr {
 	uint64_t pgno;
 	uint64_t page_version;
 	uint32_t csum;
+	uint32_t session;      /* sender's channel session nonce */
+	uint32_t peer_session; /* receiver's session as the sender knows it */
 };
 
 /* Link/network addressing of one frame (host order for ip/port). */
@@ -85,7 +86,7 @@ struct dsm_frame {
 	const uint8_t  *payload;   /* frag_len bytes */
 };
 
-/* Encode h into w (big-endian), magic/version set, reserved zeroed.  The csum
+/* Encode h into w (big-endian), magic/version set.  The csum
  * field is written as h->csum. */
 void dsm_hdr_encode(const struct dsm_hdr *h, struct dsm_wire_hdr *w);
 
@@ -111,6 +112,10 @@ void dsm_frame_seal(void *frame);
  * and re-seal it.  Used when a frame is (re)transmitted. */
 void dsm_frame_stamp(void *frame, uint32_t seq, uint32_t ack, uint32_t sack,
 		     uint16_t set_flags);
+
+/* Rewrite the channel session fields of a built frame (no re-seal: call
+ * dsm_frame_stamp afterwards). */
+void dsm_frame_set_session(void *frame, uint32_t session, uint32_t peer_session);
 
 /* Convenience: headers + payload copy + seal.  Returns frame length or -errno. */
 int dsm_frame_build(void *buf, size_t buflen, const struct dsm_addr *a,

@@ -11,9 +11,10 @@
  *
  * Rules (see docs/protocol.md for the full description):
  *  - All multi-byte fields are big-endian (network order).
- *  - magic, version and reserved fields are checked on receipt; a frame with
- *    an unknown type, unknown flag bits or non-zero reserved fields is
- *    dropped and counted, never acted upon.
+ *  - magic, version, type, flags and every length are checked on receipt; a
+ *    frame that fails any check is dropped and counted, never acted upon.
+ *  - session/peer_session let either side of a channel restart: a frame
+ *    addressed to an old session of the receiver is stale and dropped.
  *  - csum is CRC32C over the header (with csum set to 0) followed by the
  *    frame's payload bytes.
  *  - epoch is the sender's membership epoch; receivers drop frames whose
@@ -95,7 +96,9 @@ struct dsm_wire_hdr {
 	uint16_t frag_idx;     /* 70 index of this frame in the message */
 	uint32_t csum;         /* 72 CRC32C of header (csum=0) + frame payload */
 	uint32_t sack;         /* 76 bit i: frame ack+1+i received out of order */
-	uint64_t reserved;     /* 80 must be zero */
+	uint32_t session;      /* 80 sender's channel session nonce */
+	uint32_t peer_session; /* 84 receiver's session as the sender knows it
+				*    (0: not known yet); see docs/protocol.md */
 } __attribute__((packed, aligned(8)));
 
 #define DSM_WIRE_HDR_LEN 88u
@@ -151,7 +154,8 @@ _Static_assert(offsetof(struct dsm_wire_hdr, frag_len) == 68, "frag_len");
 _Static_assert(offsetof(struct dsm_wire_hdr, frag_idx) == 70, "frag_idx");
 _Static_assert(offsetof(struct dsm_wire_hdr, csum) == 72, "csum");
 _Static_assert(offsetof(struct dsm_wire_hdr, sack) == 76, "sack");
-_Static_assert(offsetof(struct dsm_wire_hdr, reserved) == 80, "reserved");
+_Static_assert(offsetof(struct dsm_wire_hdr, session) == 80, "session");
+_Static_assert(offsetof(struct dsm_wire_hdr, peer_session) == 84, "peer_session");
 _Static_assert(sizeof(struct dsm_wire_vma) == DSM_WIRE_VMA_LEN, "vma size");
 _Static_assert(offsetof(struct dsm_wire_vma, size) == 8, "vma size off");
 _Static_assert(offsetof(struct dsm_wire_vma, page_size) == 16, "vma page_size");
