@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Private structures of the node runtime (the runtime sources only). */
+#ifndef DSM_RUNTIME_NODE_INTERNAL_H
+#define DSM_RUNTIME_NODE_INTERNAL_H
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "channel/reliable.h"
+#include "runtime/node.h"
+#include "wire/codec.h"
+
+#define DSM_BURST        32
+#define DSM_MAX_SHARDS   16
+/* Frame payload is capped at one 4 KiB page so that every frame fits in one
+ * mbuf (data room below); larger MTUs only save the fragmentation. */
+#define DSM_MAX_FRAG_PAYLOAD 4096u
+#define DSM_MBUF_DATA_ROOM (RTE_PKTMBUF_HEADROOM + DSM_MAX_FRAG_PAYLOAD + DSM_FRAME_OVERHEAD + 64)
+#define DSM_SHARD_RING   16384u
+#define DSM_BACKLOG_RING 8192u
+
+/* Parsed header of the first frame of a message, kept in the mbuf private
+ * area of the head of the reassembled chain. */
+struct dsm_mbuf_priv {
+	struct dsm_hdr hdr;
+};
+
+static inline struct dsm_hdr *dsm_mbuf_hdr(struct rte_mbuf *m)
+{
+	return &((struct dsm_mbuf_priv *)rte_mbuf_to_priv(m))->hdr;
+}
+
+struct dsm_port_rt {
+	uint16_t port_id;
+	uint16_t mtu;
+	uint16_t frag_payload;
+	struct rte_ether_addr mac;
+	uint16_t ntx;
+	struct rte_mbuf *txq[DSM_BURST];
+	uint64_t rx_frames, tx_frames, tx_dropped;
+	bool start_failed;             /* memif client: nobody listening yet */
+	uint64_t down_since;           /* link seen down since (0: up) */
+};
+
+struct dsm_peer_stats {
+	uint64_t rx_frames, tx_frames, rx_msgs, tx_msgs;
+	uint64_t acks_tx, backlog_drops, stale_session, resets, down_events;
+};
+
+struct dsm_peer_rt {
+	const struct dsm_cfg_peer *cfg;
+	struct dsm_port_rt *port;
+	struct dsm_addr addr;          /* us -> peer */
+	struct dsm_chan chan;
+	struct dsm_reasm reasm;
+	struct rte_mbuf *rhead;        /* message being reassembled */
+	struct rte_ring *backlog;      /* frames waiting for window space */
+	uint32_t my_session;           /* our incarnation towards this peer */
+	uint32_t their_session;        /* peer's incarnation, 0: not known yet */
+	bool teach_pending;            /* peer used a stale session: tell it */
+	struct dsm_peer_stats st;
+};
+
+struct dsm_seg_rt {
+	struct dsm_segment_desc d;
+	char name[DSM_SEG_NAME_MAX];
+	uint8_t *base;                 /* hugepage-backed local backing */
+};
+
+struct dsm_shard_stats {
+	uint64_t rx_msgs, tx_msgs, tx_ring_full, installs, zero_fills;
+	uint64_t unmaps, protects, loopback, completes, exec_errors;
+};
+
+/* A request from another thread to a shard, answered through done. */
+enum dsm_ctl_kind { DSM_CTL_PEER_DOWN = 1, DSM_CTL_PAGE_INFO, DSM_CTL_EPOCH };
+struct dsm_ctl {
+	enum dsm_ctl_kind kind;
+	uint16_t node;
+	uint32_t seg_id;
+	uint64_t pgno;
+	uint64_t epoch;
+	int      rc;
+	struct dsm_page_info info;
+	/* Set with release ordering by the shard after filling rc/info; the
+	 * requester reads it with acquire ordering (pairs with that store). */
+	uint32_t done;
+	bool     owned_by_shard;       /* fire-and-forget: shard frees it */
+};
+
+struct dsm_shard_rt {
+	uint32_t idx;
+	unsigned lcore;
+	bool inline_main;
+	struct dsm_node *node;
+	struct dsm_engine *eng;
+	struct rte_ring *rx;           /* message chains in (MP: io + loopback) */
+	struct rte_ring *tx;           /* frames out to the I/O lcore (SP/SC) */
+	struct rte_ring *ctl;          /* struct dsm_ctl * (MP/SC) */
+	struct dsm_actions acts;
+	struct dsm_shard_stats st;
+};
+
+struct dsm_node {
+	struct dsm_node_params params;
+	struct dsm_config cfg;
+	uint16_t self;
+	uint64_t epoch;
+	struct rte_mempool *pool;
+	uint32_t nports;
+	struct dsm_port_rt ports[DSM_CFG_MAX_PORTS];
+	struct dsm_peer_rt *peers[DSM_MAX_NODES];   /* by node id */
+	uint32_t nsegs;
+	struct dsm_seg_rt segs[DSM_CFG_MAX_SEGMENTS];
+	struct rte_hash *seg_index;                 /* seg_id -> segs[] index */
+	uint32_t nshards;
+	struct dsm_shard_rt shards[DSM_MAX_SHARDS];
+	volatile int stop;
+	uint64_t drops[DSM_DROP__COUNT];
+	uint64_t vma_served;
+	uint64_t fault_rng;            /* receive fault shim state */
+	uint64_t fault_dropped, fault_duplicated;
+	uint64_t idle_sleeps;
+	uint64_t next_link_check;      /* dsm_ports_maintain() */
+};
+
+/* frames.c */
+int  dsm_build_frames(struct dsm_node *n, const struct dsm_msg *m, const void *payload,
+		      struct rte_mbuf **frames, uint32_t max, uint32_t *nframes);
+struct rte_mbuf *dsm_frames_to_msg(struct rte_mbuf **frames, uint32_t nframes);
+struct dsm_seg_rt *dsm_node_seg(struct dsm_node *n, uint32_t seg_id);
+void dsm_msg_from_chain(struct rte_mbuf *m, struct dsm_msg *out);
+
+/* io.c */
+int  dsm_io_poll(struct dsm_node *n, uint64_t now);
+int  dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nframes,
+			uint64_t now);
+void dsm_io_flush(struct dsm_node *n);
+uint64_t dsm_io_next_deadline(struct dsm_node *n);
+int  dsm_peers_init(struct dsm_node *n);
+void dsm_peers_fini(struct dsm_node *n);
+
+/* shard.c */
+int  dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now);
+int  dsm_shard_dispatch(struct dsm_node *n, struct rte_mbuf *msg);
+int  dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now);
+int  dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *c,
+			uint32_t timeout_ms);
+void dsm_shards_post(struct dsm_node *n, enum dsm_ctl_kind kind, uint16_t node,
+		     uint64_t epoch);
+
+/* port.c */
+int  dsm_ports_init(struct dsm_node *n);
+void dsm_ports_fini(struct dsm_node *n);
+void dsm_port_xmit(struct dsm_port_rt *p, struct rte_mbuf *m);
+void dsm_port_flush(struct dsm_port_rt *p);
+int  dsm_ports_maintain(struct dsm_node *n, uint64_t now);
+
+/* telemetry.c */
+int  dsm_telemetry_init(struct dsm_node *n);
+
+#endif /* DSM_RUNTIME_NODE_INTERNAL_H */

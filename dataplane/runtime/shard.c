@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Engine shards: each owns the directory and cache entries of the pages
+ * routed to it (dsm_engine_shard_of), feeds them the messages the I/O lcore
+ * dispatched, and executes the engine's actions.  Everything a shard touches
+ * is its own, so there are no locks on this path.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_pause.h>
+
+#include "runtime/node_internal.h"
+
+int dsm_shard_dispatch(struct dsm_node *n, struct rte_mbuf *msg)
+{
+	const struct dsm_hdr *h = dsm_mbuf_hdr(msg);
+	uint32_t s = dsm_engine_shard_of(h->seg_id, h->pgno, n->nshards);
+
+	return rte_ring_mp_enqueue(n->shards[s].rx, msg) ? -ENOBUFS : 0;
+}
+
+static int exec_send(struct dsm_shard_rt *sh, const struct dsm_msg *m)
+{
+	struct dsm_node *n = sh->node;
+	struct rte_mbuf *frames[DSM_BURST * 4];
+	const void *payload = NULL;
+	uint32_t nf;
+	int rc;
+
+	if (m->flags & DSM_F_DATA) {
+		payload = dsm_node_page(n, m->seg_id, m->pgno);
+		if (!payload)
+			return -ENOENT;
+	}
+	rc = dsm_build_frames(n, m, payload, frames, RTE_DIM(frames), &nf);
+	if (rc)
+		return rc;
+	sh->st.tx_msgs++;
+	if (m->dst == n->self) {
+		struct rte_mbuf *msg = dsm_frames_to_msg(frames, nf);
+
+		sh->st.loopback++;
+		if (!msg || dsm_shard_dispatch(n, msg)) {
+			rte_pktmbuf_free(msg);
+			return -ENOBUFS;
+		}
+		return 0;
+	}
+	if (rte_ring_sp_enqueue_bulk(sh->tx, (void **)frames, nf, NULL) != nf) {
+		/* Only if the I/O lcore stalls: the frames are lost like on a
+		 * wire, and the requester's deadline and retry cover it. */
+		sh->st.tx_ring_full++;
+		rte_pktmbuf_free_bulk(frames, nf);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+static int exec_install(struct dsm_shard_rt *sh, const struct dsm_msg *m)
+{
+	struct dsm_seg_rt *s = dsm_node_seg(sh->node, m->seg_id);
+	void *page = dsm_node_page(sh->node, m->seg_id, m->pgno);
+
+	if (!page || m->len != s->d.page_size || !m->payload)
+		return -EINVAL;
+	if (dsm_node_msg_copy(m, page, m->len) != m->len)
+		return -EINVAL;
+	sh->st.installs++;
+	return 0;
+}
+
+static int exec_zero(struct dsm_shard_rt *sh, const struct dsm_msg *m)
+{
+	struct dsm_seg_rt *s = dsm_node_seg(sh->node, m->seg_id);
+	void *page = dsm_node_page(sh->node, m->seg_id, m->pgno);
+
+	if (!page)
+		return -EINVAL;
+	memset(page, 0, s->d.page_size);
+	sh->st.zero_fills++;
+	return 0;
+}
+
+static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_t now)
+{
+	struct dsm_node *n = sh->node;
+
+	switch (a->kind) {
+	case DSM_ACT_SEND:
+		return exec_send(sh, &a->msg);
+	case DSM_ACT_INSTALL:
+		return exec_install(sh, &a->msg);
+	case DSM_ACT_ZERO:
+		return exec_zero(sh, &a->msg);
+	case DSM_ACT_UNMAP:
+		/* No local mappings yet: the fault front ends hook in here. */
+		sh->st.unmaps++;
+		return 0;
+	case DSM_ACT_PROTECT:
+		sh->st.protects++;
+		return 0;
+	case DSM_ACT_COMPLETE:
+		sh->st.completes++;
+		if (n->params.hooks.on_complete)
+			n->params.hooks.on_complete(n->params.hooks.ctx, n, a, now);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
+{
+	for (uint32_t i = 0; i < sh->acts.n; i++) {
+		int rc = exec_one(sh, &sh->acts.a[i], now);
+
+		if (rc) {
+			sh->st.exec_errors++;
+			RTE_LOG(DEBUG, USER1, "shard %u: action %d failed: %s\n", sh->idx,
+				sh->acts.a[i].kind, strerror(-rc));
+		}
+	}
+	dsm_actions_clear(&sh->acts);
+	return 0;
+}
+
+static void ctl_one(struct dsm_shard_rt *sh, struct dsm_ctl *c, uint64_t now)
+{
+	switch (c->kind) {
+	case DSM_CTL_PEER_DOWN:
+		dsm_engine_peer_down(sh->eng, now, c->node, &sh->acts);
+		dsm_shard_exec(sh, now);
+		c->rc = 0;
+		break;
+	case DSM_CTL_EPOCH:
+		dsm_engine_set_epoch(sh->eng, c->epoch);
+		c->rc = 0;
+		break;
+	case DSM_CTL_PAGE_INFO:
+		c->rc = dsm_engine_page_info(sh->eng, c->seg_id, c->pgno, &c->info);
+		break;
+	}
+	if (c->owned_by_shard)
+		rte_free(c);
+	else /* pairs with the acquire load in dsm_shard_ctl_call() */
+		__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+}
+
+int dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now)
+{
+	struct rte_mbuf *msgs[DSM_BURST];
+	struct dsm_ctl *c;
+	unsigned nb;
+
+	while (rte_ring_sc_dequeue(sh->ctl, (void **)&c) == 0)
+		ctl_one(sh, c, now);
+	nb = rte_ring_sc_dequeue_burst(sh->rx, (void **)msgs, DSM_BURST, NULL);
+	for (unsigned i = 0; i < nb; i++) {
+		struct dsm_msg m;
+
+		dsm_msg_from_chain(msgs[i], &m);
+		sh->st.rx_msgs++;
+		dsm_engine_rx(sh->eng, now, &m, &sh->acts);
+		dsm_shard_exec(sh, now);
+		rte_pktmbuf_free(msgs[i]);
+	}
+	if (dsm_engine_next_deadline(sh->eng) <= now) {
+		dsm_engine_tick(sh->eng, now, &sh->acts);
+		dsm_shard_exec(sh, now);
+		nb++;
+	}
+	return (int)nb;
+}
+
+/* Post a fire-and-forget notice to every shard. */
+void dsm_shards_post(struct dsm_node *n, enum dsm_ctl_kind kind, uint16_t node, uint64_t epoch)
+{
+	for (uint32_t s = 0; s < n->nshards; s++) {
+		struct dsm_ctl *c = rte_zmalloc(NULL, sizeof(*c), 0);
+
+		if (!c) {
+			RTE_LOG(ERR, USER1, "shard %u: no memory for control notice\n", s);
+			continue;
+		}
+		c->kind = kind;
+		c->node = node;
+		c->epoch = epoch;
+		c->owned_by_shard = true;
+		if (rte_ring_mp_enqueue(n->shards[s].ctl, c)) {
+			RTE_LOG(ERR, USER1, "shard %u: control ring full\n", s);
+			rte_free(c);
+		}
+	}
+}
+
+/* Synchronous call into a shard from a control thread, with a deadline.
+ * On timeout the request is abandoned to the shard (it frees nothing we
+ * still use: c lives in rte memory and is leaked rather than raced). */
+int dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *req,
+		       uint32_t timeout_ms)
+{
+	struct dsm_ctl *c = rte_zmalloc(NULL, sizeof(*c), 0);
+	uint64_t deadline = dsm_now_ns() + (uint64_t)timeout_ms * 1000000;
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	*c = *req;
+	c->done = 0;
+	c->owned_by_shard = false;
+	if (rte_ring_mp_enqueue(n->shards[shard].ctl, c)) {
+		rte_free(c);
+		return -EBUSY;
+	}
+	/* pairs with the release store in ctl_one() */
+	while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+		if (dsm_now_ns() > deadline)
+			return -ETIMEDOUT;
+		rte_delay_us_sleep(50);
+	}
+	*req = *c;
+	rc = c->rc;
+	rte_free(c);
+	return rc;
+}

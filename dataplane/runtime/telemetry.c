@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DPDK telemetry commands, so `dpdk-telemetry.py -f <file-prefix>` can query
+ * a running node:
+ *   /dsm/stats              node-wide counters and drops by reason
+ *   /dsm/peers              per-peer channel and link counters
+ *   /dsm/segments           segment table
+ *   /dsm/page,<seg>,<pgno>  one page's directory and cache entry
+ * Callbacks run on the telemetry thread; they read counters (untorn 64-bit
+ * loads) and ask shards for page entries by message, never by locking.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rte_telemetry.h>
+
+#include "runtime/node_internal.h"
+#include "runtime/stats.h"
+
+static struct dsm_node *tel_node;
+
+static void add_fields(struct rte_tel_data *d, const char *prefix,
+		       const struct dsm_stat_field *f, const uint64_t *v)
+{
+	char name[RTE_TEL_MAX_STRING_LEN];
+
+	for (unsigned i = 0; f[i].name; i++) {
+		snprintf(name, sizeof(name), "%s%s", prefix, f[i].name);
+		rte_tel_data_add_dict_u64(d, name, v[i]);
+	}
+}
+
+static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_node *n = tel_node;
+	struct dsm_totals t;
+	char name[RTE_TEL_MAX_STRING_LEN];
+
+	(void)cmd;
+	(void)params;
+	dsm_stats_totals(n, &t);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "node", n->self);
+	rte_tel_data_add_dict_u64(d, "epoch", n->epoch);
+	rte_tel_data_add_dict_u64(d, "shards", n->nshards);
+	rte_tel_data_add_dict_u64(d, "vma_served", n->vma_served);
+	add_fields(d, "", dsm_engine_fields, t.engine);
+	add_fields(d, "shard_", dsm_shard_fields, t.shard);
+	add_fields(d, "chan_", dsm_chan_fields, t.chan);
+	add_fields(d, "peer_", dsm_peer_fields, t.peer);
+	rte_tel_data_add_dict_u64(d, "drops", t.drops);
+	rte_tel_data_add_dict_u64(d, "fault_dropped", n->fault_dropped);
+	rte_tel_data_add_dict_u64(d, "fault_duplicated", n->fault_duplicated);
+	for (unsigned i = 1; i < DSM_DROP__COUNT; i++) {
+		snprintf(name, sizeof(name), "drop_%s", dsm_drop_name(i));
+		rte_tel_data_add_dict_u64(d, name, n->drops[i]);
+	}
+	return 0;
+}
+
+static int cmd_peers(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_node *n = tel_node;
+	char name[16];
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	for (uint32_t id = 1; id < DSM_MAX_NODES; id++) {
+		struct dsm_peer_rt *p = n->peers[id];
+		struct rte_tel_data *c;
+		uint64_t v[DSM_STATS_MAX] = { 0 };
+
+		if (!p || !(c = rte_tel_data_alloc()))
+			continue;
+		rte_tel_data_start_dict(c);
+		rte_tel_data_add_dict_u64(c, "port", p->port->port_id);
+		rte_tel_data_add_dict_u64(c, "in_flight", dsm_chan_in_flight(&p->chan));
+		rte_tel_data_add_dict_u64(c, "session_known", p->their_session != 0);
+		dsm_stats_sum(dsm_peer_fields, &p->st, v);
+		add_fields(c, "", dsm_peer_fields, v);
+		memset(v, 0, sizeof(v));
+		dsm_stats_sum(dsm_chan_fields, &p->chan.stats, v);
+		add_fields(c, "chan_", dsm_chan_fields, v);
+		snprintf(name, sizeof(name), "%u", id);
+		rte_tel_data_add_dict_container(d, name, c, 0);
+	}
+	return 0;
+}
+
+static int cmd_segments(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_node *n = tel_node;
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	for (uint32_t i = 0; i < n->nsegs; i++) {
+		const struct dsm_seg_rt *s = &n->segs[i];
+		struct rte_tel_data *c = rte_tel_data_alloc();
+
+		if (!c)
+			continue;
+		rte_tel_data_start_dict(c);
+		rte_tel_data_add_dict_u64(c, "id", s->d.seg_id);
+		rte_tel_data_add_dict_u64(c, "home", s->d.home);
+		rte_tel_data_add_dict_u64(c, "size", s->d.npages * s->d.page_size);
+		rte_tel_data_add_dict_u64(c, "page_size", s->d.page_size);
+		rte_tel_data_add_dict_u64(c, "pages", s->d.npages);
+		rte_tel_data_add_dict_string(c, "prot",
+			(s->d.prot & DSM_PROT_WRITE) ? "rw" : "r");
+		rte_tel_data_add_dict_container(d, s->name, c, 0);
+	}
+	return 0;
+}
+
+static const char *const cache_names[] = { "invalid", "shared", "exclusive" };
+static const char *const dir_names[] = { "unowned", "shared", "exclusive" };
+
+static int cmd_page(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_node *n = tel_node;
+	struct dsm_ctl c = { .kind = DSM_CTL_PAGE_INFO };
+	unsigned long seg;
+	unsigned long long pgno;
+	char tail;
+	int rc;
+
+	(void)cmd;
+	if (!params || sscanf(params, "%lu,%llu%c", &seg, &pgno, &tail) != 2)
+		return -EINVAL; /* telemetry answers null: usage is in the help */
+	c.seg_id = (uint32_t)seg;
+	c.pgno = pgno;
+	rc = dsm_shard_ctl_call(n, dsm_engine_shard_of(c.seg_id, pgno, n->nshards), &c, 200);
+	rte_tel_data_start_dict(d);
+	if (rc) {
+		rte_tel_data_add_dict_string(d, "error", strerror(-rc));
+		return 0;
+	}
+	rte_tel_data_add_dict_u64(d, "seg", c.seg_id);
+	rte_tel_data_add_dict_u64(d, "pgno", pgno);
+	rte_tel_data_add_dict_u64(d, "is_home", c.info.is_home);
+	if (c.info.is_home) {
+		rte_tel_data_add_dict_string(d, "dir_state", dir_names[c.info.dir_state % 3]);
+		rte_tel_data_add_dict_u64(d, "owner", c.info.owner);
+		rte_tel_data_add_dict_u64(d, "sharers", c.info.sharers);
+		rte_tel_data_add_dict_u64(d, "version", c.info.version);
+		rte_tel_data_add_dict_u64(d, "written", c.info.written);
+		rte_tel_data_add_dict_u64(d, "busy", c.info.busy);
+	}
+	rte_tel_data_add_dict_string(d, "cache_state", cache_names[c.info.cache_state % 3]);
+	rte_tel_data_add_dict_u64(d, "cache_version", c.info.cache_version);
+	rte_tel_data_add_dict_u64(d, "pending", c.info.pending);
+	rte_tel_data_add_dict_u64(d, "waiters", c.info.waiters);
+	return 0;
+}
+
+int dsm_telemetry_init(struct dsm_node *n)
+{
+	tel_node = n;
+	rte_telemetry_register_cmd("/dsm/stats", cmd_stats,
+		"Node counters: engine, shards, channels, drops by reason. No parameters");
+	rte_telemetry_register_cmd("/dsm/peers", cmd_peers,
+		"Per-peer link and reliable-channel counters. No parameters");
+	rte_telemetry_register_cmd("/dsm/segments", cmd_segments,
+		"Segments known to this node. No parameters");
+	rte_telemetry_register_cmd("/dsm/page", cmd_page,
+		"Directory and cache entry of one page. Parameters: seg_id,pgno");
+	return 0;
+}

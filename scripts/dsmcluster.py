@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""A cluster of dsm nodes on one machine, for the demo, tests and benchmarks.
+
+Dataplanes get node ids 1..N and are linked in a full mesh of memif links
+(the lower id is the memif server); clients (dsm-loadgen) get ids 11.. and a
+memif link to every dataplane.  Every process has its own --file-prefix and
+the cluster's own temp directory, so several clusters can run side by side.
+Every process is started, waited for (by its output, with a deadline) and
+stopped by its pid; nothing is left behind.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+DEFAULT_SEGMENTS = [
+    # (id, name, size, home)
+    (1, "kv", "1M", 1),
+    (2, "array", "1M", 2),
+    (3, "pingpong", "64K", 3),
+]
+
+
+class ClusterError(Exception):
+    pass
+
+
+class Proc:
+    """One started process with its log files."""
+
+    def __init__(self, name, argv, workdir, prefix):
+        self.name = name
+        self.prefix = prefix
+        self.out_path = os.path.join(workdir, name + ".out")
+        self.err_path = os.path.join(workdir, name + ".err")
+        self.argv = argv
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.popen = subprocess.Popen(argv, stdout=out, stderr=err,
+                                          stdin=subprocess.DEVNULL)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def output(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def errors(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def wait_for(self, text, timeout):
+        """Wait until text appears in stdout (polling the log file)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            if self.popen.poll() is not None:
+                if text in self.output():
+                    return
+                raise ClusterError("%s exited (%s) before printing %r:\n%s\n%s" % (
+                    self.name, self.popen.returncode, text, self.output()[-3000:],
+                    self.errors()[-3000:]))
+            time.sleep(0.02)
+        raise ClusterError("%s did not print %r within %.0f s:\n%s\n%s" % (
+            self.name, text, timeout, self.output()[-3000:], self.errors()[-3000:]))
+
+    def wait(self, timeout):
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ClusterError("%s did not exit within %.0f s" % (self.name, timeout))
+
+    def stop(self, timeout=10):
+        """SIGTERM by pid, then SIGKILL if it does not exit in time."""
+        if self.popen.poll() is None:
+            os.kill(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=timeout)
+        return self.popen.returncode
+
+
+class Cluster:
+    def __init__(self, build, ndataplanes=3, clients=(11, 12, 13), segments=None,
+                 mtu=1500, idle="sleep", tag="dsm", keep=False, dataplane_lcores=None,
+                 tuning=None):
+        self.build = os.path.abspath(build)
+        self.ndp = ndataplanes
+        self.clients = list(clients)
+        self.segments = segments or DEFAULT_SEGMENTS
+        self.mtu = mtu
+        self.idle = idle
+        self.keep = keep
+        self.tuning = tuning or {}
+        self.dataplane_lcores = dataplane_lcores or {}
+        self.workdir = tempfile.mkdtemp(prefix=tag + "-")
+        self.uniq = "%s%d" % (tag, os.getpid())
+        self.procs = {}
+        self.dataplanes = list(range(1, ndataplanes + 1))
+
+    # ---- configuration -------------------------------------------------
+    def _link_sock(self, a, b):
+        lo, hi = min(a, b), max(a, b)
+        return os.path.join(self.workdir, "m%d-%d.sock" % (lo, hi))
+
+    def _neighbours(self, node):
+        if node in self.dataplanes:
+            return [d for d in self.dataplanes if d != node] + list(self.clients)
+        return list(self.dataplanes)
+
+    def config_text(self, node):
+        ports, peers = [], []
+        for k, other in enumerate(self._neighbours(node)):
+            if other not in self.dataplanes and node not in self.dataplanes:
+                continue
+            role = "server" if node < other else "client"
+            ports.append("  - name: to%d\n    vdev: net_memif%d\n"
+                         "    args: role=%s,id=0,socket=%s,socket-abstract=no\n"
+                         "    mtu: %d" % (other, k, role, self._link_sock(node, other), self.mtu))
+            peers.append("  - id: %d\n    ip: 10.77.0.%d\n    port: to%d" % (other, other, other))
+        segs = ["  - id: %d\n    name: %s\n    size: %s\n    home: %d" % s
+                for s in self.segments]
+        tuning = "".join("\n  %s: %s" % kv for kv in sorted(self.tuning.items()))
+        return ("node:\n  id: %d\n  ip: 10.77.0.%d\n  epoch: 1\n"
+                "ports:\n%s\npeers:\n%s\nsegments:\n%s\n%s" % (
+                    node, node, "\n".join(ports), "\n".join(peers), "\n".join(segs),
+                    ("tuning:" + tuning + "\n") if tuning else ""))
+
+    def config_path(self, node):
+        path = os.path.join(self.workdir, "node%d.yaml" % node)
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write(self.config_text(node))
+        return path
+
+    def prefix(self, node):
+        return "%s-n%d" % (self.uniq, node)
+
+    def eal(self, node, lcores):
+        return ["--lcores", lcores, "--no-pci", "--file-prefix", self.prefix(node),
+                "--huge-unlink", "--log-level", "pmd.net.memif:crit"]
+
+    # ---- processes -----------------------------------------------------
+    def start_dataplanes(self, timeout=30, extra=None):
+        for d in self.dataplanes:
+            lcores = self.dataplane_lcores.get(d, "0@%d" % (d % 2))
+            argv = [os.path.join(self.build, "dataplane/daemon/dsm-dataplane")] + \
+                self.eal(d, lcores) + ["--", "--config", self.config_path(d),
+                                       "--idle", self.idle] + (extra or [])
+            self.procs["dp%d" % d] = Proc("dp%d" % d, argv, self.workdir, self.prefix(d))
+        for d in self.dataplanes:
+            self.procs["dp%d" % d].wait_for("ready", timeout)
+
+    def client_argv(self, node, args, lcores=None):
+        lc = lcores or "0@%d" % (node % 2)
+        return [os.path.join(self.build, "bench/loadgen/dsm-loadgen")] + \
+            self.eal(node, lc) + ["--", "--config", self.config_path(node)] + list(args)
+
+    def start_client(self, node, args, name=None, lcores=None):
+        name = name or "client%d-%d" % (node, len(self.procs))
+        p = Proc(name, self.client_argv(node, args, lcores), self.workdir, self.prefix(node))
+        self.procs[name] = p
+        return p
+
+    def run_client(self, node, args, timeout=120, lcores=None):
+        p = self.start_client(node, args, lcores=lcores)
+        rc = p.wait(timeout)
+        return rc, p.output(), p.errors()
+
+    # ---- telemetry -----------------------------------------------------
+    def telemetry(self, node, cmd, timeout=5):
+        path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % self.prefix(node)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(timeout)
+        try:
+            s.connect(path)
+            json.loads(s.recv(16384).decode())
+            s.send(cmd.encode())
+            reply = json.loads(s.recv(1 << 20).decode())
+        finally:
+            s.close()
+        key = cmd.split(",")[0]
+        return reply.get(key)
+
+    # ---- teardown ------------------------------------------------------
+    def stop_all(self):
+        rcs = {}
+        for name, p in list(self.procs.items()):
+            rcs[name] = p.stop()
+        for node in self.dataplanes + self.clients:
+            shutil.rmtree("/var/run/dpdk/%s" % self.prefix(node), ignore_errors=True)
+        return rcs
+
+    def cleanup(self):
+        self.stop_all()
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+
+def parse_json_lines(text):
+    """The JSON objects printed one per line in a program's output."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            out.append(json.loads(line))
+    return out
