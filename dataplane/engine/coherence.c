@@ -26,6 +26,7 @@ void dsm_engine_cfg_default(struct dsm_engine_cfg *cfg)
 	cfg->home_timeout_ns = 100ull * 1000 * 1000;
 	cfg->retry_base_ns = 10ull * 1000;
 	cfg->max_retries = 16;
+	cfg->retry_max_ns = 0;   /* no cap unless configured */
 }
 
 static bool cfg_valid(const struct dsm_engine_cfg *c)
@@ -385,11 +386,10 @@ uint64_t dsm_engine_next_deadline(const struct dsm_engine *e)
 void dsm_engine_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
 			  struct dsm_actions *out)
 {
-	(void)now; /* failing is immediate; kept for symmetry with tick */
 	if (e == NULL || out == NULL)
 		return;
 	req_peer_down(e, node, out);
-	home_peer_down(e, node, out);
+	home_peer_down(e, now, node, out);
 }
 
 /* ---- telemetry ------------------------------------------------------ */
@@ -426,6 +426,7 @@ int dsm_engine_page_info(const struct dsm_engine *e, uint32_t seg_id,
 		info->version = d->version;
 		info->written = d->written;
 		info->busy = d->tx != 0;
+		info->lost = d->lost;
 		if (d->tx != 0)
 			info->busy_requester = e->txs[d->tx - 1].rq.requester;
 	}

@@ -66,6 +66,8 @@ struct dsm_engine_cfg {
 	uint64_t req_timeout_ns;  /* deadline of a local request */
 	uint64_t home_timeout_ns; /* deadline of a home transaction */
 	uint64_t retry_base_ns;   /* first BUSY backoff; doubles per retry */
+	uint64_t retry_max_ns;    /* backoff cap: a loser on a hot page must not
+				   * fall ever further behind (starvation) */
 	uint32_t max_retries;     /* BUSY retries before failing with -EBUSY */
 };
 
@@ -105,6 +107,8 @@ enum dsm_action_kind {
 	DSM_ACT_UNMAP,        /* drop seg/pgno from local mappings (invalidate) */
 	DSM_ACT_PROTECT,      /* write-protect seg/pgno in local mappings */
 	DSM_ACT_COMPLETE,     /* a local request finished: user_data, status */
+	DSM_ACT_UNMAP_SEGMENT,/* drop every page of seg_id from local mappings
+			       * (its home wrote this node off: peer_down) */
 };
 
 struct dsm_action {
@@ -157,6 +161,8 @@ struct dsm_engine_stats {
 	uint64_t drop_dup;          /* duplicate of a handled message */
 	uint64_t drop_bad;          /* malformed for its type, wrong shard */
 	uint64_t no_slot;           /* local requests refused: no slot/waiter */
+	uint64_t pages_lost;        /* owner gone with the only valid copy */
+	uint64_t sharers_dropped;   /* gone nodes removed from sharer sets */
 };
 
 /* What the engine knows about one page (telemetry, tests). */
@@ -169,6 +175,7 @@ struct dsm_page_info {
 	uint64_t version;
 	bool     written;
 	bool     busy;          /* transaction in flight */
+	bool     lost;          /* only valid copy lost with its owner */
 	uint16_t busy_requester;
 	/* local cache */
 	uint8_t  cache_state;
@@ -217,8 +224,14 @@ void dsm_engine_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out
 /* Earliest deadline the engine is waiting for, or UINT64_MAX. */
 uint64_t dsm_engine_next_deadline(const struct dsm_engine *e);
 
-/* Fail every transaction waiting on node (peer declared unreachable):
- * local requests complete with -EHOSTUNREACH, home transactions abort. */
+/* node is gone (its channel died, or it restarted with a new session).
+ * As requester: local requests waiting on it as home complete with
+ * -EHOSTUNREACH, and every cached copy of its pages is dropped (one
+ * UNMAP_SEGMENT action per segment), because it has written us off too.
+ * As home: it holds no copies any more; transactions it requested abort, it leaves
+ * every sharer set (an invalidation round waiting on it proceeds) and pages
+ * it owned exclusively are marked lost (DSM_ST_LOST, counted), never
+ * silently served from an older copy. */
 void dsm_engine_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
 			  struct dsm_actions *out);
 

@@ -224,6 +224,10 @@ int home_page_req(struct dsm_engine *e, uint64_t now, struct seg *s,
 		eng_nack(e, out, m, DSM_ST_BUSY);
 		return 0;
 	}
+	if (d->lost) {
+		eng_nack(e, out, m, DSM_ST_LOST);
+		return 0;
+	}
 	if (d->last_req == m->src && d->last_token == m->token) {
 		e->st.drop_dup++;   /* already served; the grant is on its way */
 		return -EALREADY;
@@ -350,17 +354,77 @@ void home_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out)
 			tx_abort(e, &e->txs[i], out);
 }
 
-/* Abort what waits on the node, and what would only grant to it. */
-void home_peer_down(struct dsm_engine *e, uint16_t node, struct dsm_actions *out)
+/* The owner is gone with the only valid copy: never serve an older one. */
+static void page_lost(struct dsm_engine *e, struct seg *s, uint64_t pgno,
+		      struct dsm_actions *out)
+{
+	struct dir_entry *d = dir_of(s, pgno);
+	struct home_tx *tx = tx_of(e, d);
+
+	d->lost = true;
+	d->state = DSM_DS_UNOWNED;
+	d->owner = DSM_NODE_NONE;
+	d->sharers = 0;
+	e->st.pages_lost++;
+	if (tx == NULL)
+		return;
+	e->st.nacks_tx++;
+	eng_send(e, out, DSM_MSG_NACK, 0, DSM_ST_LOST, tx->rq.requester,
+		 tx->rq.token, s->d.seg_id, pgno, 0, 0);
+	tx_release(e, tx);
+}
+
+/* A gone sharer holds nothing: forget it, and let an invalidation round
+ * that only waited for it proceed. */
+static void sharer_gone(struct dsm_engine *e, uint64_t now, struct seg *s,
+			uint64_t pgno, uint16_t node, struct dsm_actions *out)
+{
+	struct dir_entry *d = dir_of(s, pgno);
+	struct home_tx *tx = tx_of(e, d);
+	dsm_nodeset_t bit = node_bit(node);
+
+	d->sharers &= ~bit;
+	e->st.sharers_dropped++;
+	if (tx == NULL) {
+		if (d->state == DSM_DS_SHARED && !d->sharers)
+			d->state = DSM_DS_UNOWNED;
+		return;
+	}
+	if (tx->kind != TX_INVALIDATE || !(tx->waiting & bit))
+		return;
+	tx->waiting &= ~bit;
+	if (tx->waiting)
+		return;
+	d->state = d->sharers ? DSM_DS_SHARED : DSM_DS_UNOWNED;
+	serve(e, now, s, pgno, tx, &tx->rq, out);
+}
+
+void home_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
+		    struct dsm_actions *out)
 {
 	uint32_t i;
 
 	for (i = 0; i < e->cfg.max_pending; i++) {
 		struct home_tx *tx = &e->txs[i];
 
-		if (tx->used && ((tx->waiting & node_bit(node)) ||
-				 tx->rq.requester == node))
+		if (tx->used && tx->rq.requester == node)
 			tx_abort(e, tx, out);
+	}
+	for (i = 0; i < e->nsegs; i++) {
+		struct seg *s = &e->segs[i];
+
+		if (s->dir == NULL)
+			continue;
+		for (uint64_t pg = 0; pg < s->d.npages; pg++) {
+			const struct dir_entry *d = dir_of(s, pg);
+
+			if (dsm_engine_shard_of(s->d.seg_id, pg, e->cfg.nshards) != e->cfg.shard)
+				continue;
+			if (d->state == DSM_DS_EXCLUSIVE && d->owner == node)
+				page_lost(e, s, pg, out);
+			else if (d->sharers & node_bit(node))
+				sharer_gone(e, now, s, pg, node, out);
+		}
 	}
 }
 

@@ -57,6 +57,9 @@ struct dir_entry {
 	 * only copy of the data, so the next recall must be a DOWNGRADE (which
 	 * a Shared ex-owner answers with data), never an INVALIDATE. */
 	bool          dg_unsure;
+	/* The exclusive owner went away with the only valid copy: requests
+	 * are refused with DSM_ST_LOST until the page is recovered. */
+	bool          lost;
 };
 
 struct seg {
@@ -165,7 +168,7 @@ int home_page_req(struct dsm_engine *e, uint64_t now, struct seg *s,
 int home_ack(struct dsm_engine *e, uint64_t now, struct seg *s,
 	     const struct dsm_msg *m, struct dsm_actions *out);
 void home_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out);
-void home_peer_down(struct dsm_engine *e, uint16_t node,
+void home_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
 		    struct dsm_actions *out);
 uint64_t home_next_deadline(const struct dsm_engine *e);
 

@@ -332,15 +332,28 @@ static int status_errno(uint16_t status)
 	case DSM_ST_NOTHOME:  return -EREMOTE;
 	case DSM_ST_PERM:     return -EACCES;
 	case DSM_ST_TIMEDOUT: return -ETIMEDOUT;
+	case DSM_ST_LOST:     return -EIO;
 	default:              return -EPROTO;
 	}
 }
 
+/* Exponential backoff, capped, with jitter in [delay/2, delay): requesters
+ * NACKed together must not retry in lockstep.  The jitter is a hash of the
+ * slot, generation and retry count, so the engine stays deterministic. */
 static void backoff(struct dsm_engine *e, uint64_t now, struct pending *p)
 {
 	uint32_t shift = p->retries < DSM_RETRY_SHIFT_MAX ? p->retries
 							  : DSM_RETRY_SHIFT_MAX;
-	uint64_t at = now + (e->cfg.retry_base_ns << shift);
+	uint64_t delay = e->cfg.retry_base_ns << shift;
+	uint64_t h = ((uint64_t)(p - e->slots) << 40 ^ (uint64_t)p->gen << 8 ^ p->retries) *
+		     0x9e3779b97f4a7c15ull;
+	uint64_t at;
+
+	if (e->cfg.retry_max_ns && delay > e->cfg.retry_max_ns)
+		delay = e->cfg.retry_max_ns;
+	if (delay >= 2)
+		delay = delay / 2 + (h >> 32) % (delay / 2);
+	at = now + delay;
 
 	p->retries++;
 	/* 0 means "not backing off"; a zero base still waits for a tick. */
@@ -471,6 +484,25 @@ void req_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out)
 	}
 }
 
+/* The home reset its channel with us: it considers us gone, so our copies
+ * of its pages are no longer tracked and must not be read or written. */
+static void drop_copies_of(struct seg *s, struct dsm_actions *out)
+{
+	bool any = false;
+
+	for (uint64_t pg = 0; pg < s->d.npages; pg++) {
+		struct cache_entry *ce = &s->cache[pg];
+
+		if (ce->state == DSM_CS_INVALID && !ce->retained)
+			continue;
+		ce->state = DSM_CS_INVALID;
+		ce->retained = false;
+		any = true;
+	}
+	if (any)
+		eng_page_act(out, DSM_ACT_UNMAP_SEGMENT, s, 0, NULL, 0);
+}
+
 void req_peer_down(struct dsm_engine *e, uint16_t node, struct dsm_actions *out)
 {
 	uint32_t i;
@@ -478,6 +510,9 @@ void req_peer_down(struct dsm_engine *e, uint16_t node, struct dsm_actions *out)
 	for (i = 0; i < e->cfg.max_pending; i++)
 		if (e->slots[i].used && e->slots[i].home == node)
 			fail_all(e, i, -EHOSTUNREACH, out);
+	for (i = 0; i < e->nsegs; i++)
+		if (e->segs[i].d.home == node && node != e->cfg.self)
+			drop_copies_of(&e->segs[i], out);
 }
 
 uint64_t req_next_deadline(const struct dsm_engine *e)

@@ -71,7 +71,9 @@ enum dsm_wire_status {
 	DSM_ST_PERM      = 5, /* segment protection forbids the access */
 	DSM_ST_TIMEDOUT  = 6, /* home could not complete the transaction */
 	DSM_ST_NOTOWNER  = 7, /* DOWNGRADE/INVALIDATE ack from a non-owner */
-	DSM_ST_MAX       = DSM_ST_NOTOWNER,
+	DSM_ST_LOST      = 8, /* the page's only valid copy was on a node that
+			       * is gone: reported, never silently replaced */
+	DSM_ST_MAX       = DSM_ST_LOST,
 };
 
 struct dsm_wire_hdr {

@@ -166,6 +166,7 @@ void sim_exec(struct sim *s, uint16_t node, struct dsm_actions *out)
 				memset(pg, 0, SIM_PS);
 			break;
 		case DSM_ACT_UNMAP:
+		case DSM_ACT_UNMAP_SEGMENT:
 			nd->unmaps++;
 			break;
 		case DSM_ACT_PROTECT:

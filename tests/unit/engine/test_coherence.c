@@ -19,6 +19,7 @@
 #define REQ_TMO  1000000ull
 #define HOME_TMO 500000ull
 #define RETRY    1000ull
+#define RETRY_MAX 4000ull  /* backoff cap: reached at the third retry */
 
 static struct dsm_engine_cfg base_cfg(void)
 {
@@ -30,6 +31,7 @@ static struct dsm_engine_cfg base_cfg(void)
 	c.req_timeout_ns = REQ_TMO;
 	c.home_timeout_ns = HOME_TMO;
 	c.retry_base_ns = RETRY;
+	c.retry_max_ns = RETRY_MAX;
 	c.max_retries = 4;
 	return c;
 }
@@ -402,7 +404,9 @@ static void test_crossing_invalidation(void)
 	sim_run(s);                                   /* 3 gets exclusive */
 	CU_ASSERT_EQUAL(comp(s, 4)->status, 0);
 	write_tag(s, 3, SEG_A, 7, 0x8);
-	CU_ASSERT_EQUAL(dsm_engine_next_deadline(s->nodes[2].e), s->now + RETRY);
+	/* first backoff: jittered within [RETRY/2, RETRY) */
+	CU_ASSERT(dsm_engine_next_deadline(s->nodes[2].e) >= s->now + RETRY / 2);
+	CU_ASSERT(dsm_engine_next_deadline(s->nodes[2].e) < s->now + RETRY);
 	sim_tick(s, s->now + RETRY);                  /* 2 retries */
 	q = pk(s, 2, 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
@@ -473,15 +477,20 @@ static void test_busy_retry_and_exhaustion(void)
 	n.token = tok;
 	n.status = DSM_ST_BUSY;
 	for (i = 0; i < 4; i++) {
+		/* backoff doubles from RETRY, capped at RETRY_MAX, jittered
+		 * into [delay/2, delay) */
+		uint64_t delay = RETRY << i < RETRY_MAX ? RETRY << i : RETRY_MAX;
+		uint64_t at;
+
 		t0 = s->now;
 		CU_ASSERT_EQUAL(sim_inject(s, 2, &n), 0);
 		/* a duplicate NACK does not double the backoff */
 		CU_ASSERT_EQUAL(sim_inject(s, 2, &n), -EALREADY);
-		CU_ASSERT_EQUAL(dsm_engine_next_deadline(s->nodes[2].e),
-				t0 + (RETRY << i));
-		sim_tick(s, t0 + (RETRY << i) - 1);
+		at = dsm_engine_next_deadline(s->nodes[2].e);
+		CU_ASSERT(at >= t0 + delay / 2 && at < t0 + delay);
+		sim_tick(s, at - 1);
 		CU_ASSERT_EQUAL(sim_queued(s, 2, 1), 0);
-		sim_tick(s, t0 + (RETRY << i));
+		sim_tick(s, at);
 		CU_ASSERT_EQUAL(sim_queued(s, 2, 1), 1);
 		CU_ASSERT_EQUAL(pk(s, 2, 1)->m.token, tok);
 		sim_discard(s, 2, 1);
@@ -626,16 +635,45 @@ static void test_peer_down(void)
 	sim_discard(s, 3, 2);
 	sim_run(s);
 	CU_ASSERT_EQUAL(comp(s, 3)->status, 0);
-	/* home transactions waiting on the node abort */
+	/* An exclusive owner that is gone took the only valid copy with it:
+	 * the waiting requester and every later one get DSM_ST_LOST (-EIO),
+	 * never the home's older copy. */
 	access_ok(s, 2, SEG_A, 2, DSM_WRITE, 4);
 	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 2, DSM_READ, 5), 0);
 	sim_deliver(s, 3, 1);                       /* DOWNGRADE to 2 queued */
 	sim_peer_down(s, 1, 2);
-	CU_ASSERT_EQUAL(sim_stats(s, 1)->home_timeouts, 1);
+	CU_ASSERT_EQUAL(sim_stats(s, 1)->pages_lost, 1);
+	CU_ASSERT_TRUE(sim_info(s, 1, SEG_A, 2).lost);
 	CU_ASSERT_FALSE(sim_info(s, 1, SEG_A, 2).busy);
 	sim_discard(s, 1, 2);
 	sim_run(s);
-	CU_ASSERT_EQUAL(comp(s, 5)->status, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(comp(s, 5)->status, -EIO);
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 2, DSM_WRITE, 6), 0);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 6)->status, -EIO);
+	sim_free(s);
+}
+
+/* A sharer that is gone holds nothing: an invalidation round waiting only
+ * for it completes, and it leaves the sharer set. */
+static void test_peer_down_sharer(void)
+{
+	struct sim *s = mk(3);
+
+	access_ok(s, 2, SEG_A, 3, DSM_READ, 1);
+	access_ok(s, 3, SEG_A, 3, DSM_READ, 2);
+	CU_ASSERT_EQUAL(sim_info(s, 1, SEG_A, 3).sharers, (1u << 2) | (1u << 3));
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 3, DSM_WRITE, 3), 0);
+	sim_deliver(s, 3, 1);                       /* upgrade: INVALIDATE to 2 */
+	CU_ASSERT_TRUE(sim_info(s, 1, SEG_A, 3).busy);
+	sim_peer_down(s, 1, 2);
+	sim_discard(s, 1, 2);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 3)->status, 0);
+	CU_ASSERT_EQUAL(comp(s, 3)->state, DSM_CS_EXCLUSIVE);
+	CU_ASSERT_EQUAL(sim_stats(s, 1)->sharers_dropped, 1);
+	CU_ASSERT_EQUAL(sim_stats(s, 1)->pages_lost, 0);
+	CU_ASSERT_EQUAL(sim_info(s, 1, SEG_A, 3).owner, 3);
 	sim_free(s);
 }
 
@@ -1221,6 +1259,7 @@ int main(void)
 		{ "home_deadline", test_home_deadline },
 		{ "lost_recall_ack", test_lost_recall_ack },
 		{ "peer_down", test_peer_down },
+		{ "peer_down_sharer", test_peer_down_sharer },
 		{ "local_refusals", test_local_refusals },
 		{ "home_refusals", test_home_refusals },
 		{ "bad_messages", test_bad_messages },
