@@ -56,6 +56,7 @@ void dsm_chan_cfg_default(struct dsm_chan_cfg *cfg)
 {
 	cfg->window = 256;
 	cfg->rto_ns = 200 * 1000ull;        /* 200 us: memif RTT is a few us */
+	cfg->rto_min_ns = 0;                /* the RTO never drops below rto_ns */
 	cfg->rto_max_ns = 20 * 1000 * 1000ull; /* 20 ms */
 	cfg->max_retx = 12;                 /* ~145 ms of backoff before death */
 	cfg->ack_delay_ns = 20 * 1000ull;   /* 20 us: well under rto */
@@ -68,7 +69,8 @@ static int cfg_check(const struct dsm_chan_cfg *cfg)
 	if (cfg->window == 0 || cfg->window > DSM_CHAN_WINDOW_MAX ||
 	    (cfg->window & (cfg->window - 1)) != 0)
 		return -EINVAL;
-	if (cfg->rto_ns == 0 || cfg->rto_max_ns < cfg->rto_ns)
+	if (cfg->rto_ns == 0 || cfg->rto_max_ns < cfg->rto_ns ||
+	    cfg->rto_max_ns < cfg->rto_min_ns)
 		return -EINVAL;
 	return 0;
 }
@@ -85,6 +87,7 @@ int dsm_chan_init_seq(struct dsm_chan *ch, const struct dsm_chan_cfg *cfg,
 		return rc;
 	memset(ch, 0, sizeof(*ch));
 	ch->cfg = *cfg;
+	ch->rto = cfg->rto_ns;
 	ch->mask = cfg->window - 1;
 	ch->tx = calloc(cfg->window, sizeof(*ch->tx));
 	ch->rx = calloc(cfg->window, sizeof(*ch->rx));
@@ -182,7 +185,7 @@ int dsm_chan_tx(struct dsm_chan *ch, void *pkt, uint64_t now, uint32_t *seq)
 	s = &ch->tx[ch->snd_nxt & ch->mask];
 	s->pkt = pkt;
 	s->sent_at = now;
-	s->deadline = now + ch->cfg.rto_ns;
+	s->deadline = now + ch->rto;
 	s->retx = 0;
 	s->sacked = false;
 	if (seq != NULL)
@@ -210,6 +213,25 @@ void dsm_chan_ack_fields(struct dsm_chan *ch, uint32_t *ack, uint32_t *sack)
 	ch->ack_pending = false;
 }
 
+/* RFC 6298 estimator (alpha 1/8, beta 1/4), RTO clamped to the config. */
+static void rtt_sample(struct dsm_chan *ch, uint64_t rtt)
+{
+	uint64_t lo = ch->cfg.rto_min_ns ? ch->cfg.rto_min_ns : ch->cfg.rto_ns;
+	uint64_t rto;
+
+	if (ch->srtt == 0) {
+		ch->srtt = rtt ? rtt : 1;
+		ch->rttvar = rtt / 2;
+	} else {
+		uint64_t err = rtt > ch->srtt ? rtt - ch->srtt : ch->srtt - rtt;
+
+		ch->rttvar = (3 * ch->rttvar + err) / 4;
+		ch->srtt = (7 * ch->srtt + rtt) / 8;
+	}
+	rto = ch->srtt + 4 * ch->rttvar;
+	ch->rto = rto < lo ? lo : rto > ch->cfg.rto_max_ns ? ch->cfg.rto_max_ns : rto;
+}
+
 int dsm_chan_on_ack(struct dsm_chan *ch, uint32_t ack, uint32_t sack,
 		    uint64_t now, dsm_chan_pkt_fn release, void *ctx)
 {
@@ -217,7 +239,6 @@ int dsm_chan_on_ack(struct dsm_chan *ch, uint32_t ack, uint32_t sack,
 	int released = 0;
 	uint32_t i;
 
-	(void)now;
 	if (seq_diff(ack, ch->snd_nxt) > 0 ||
 	    (int64_t)adv < -(int64_t)ch->cfg.window) {
 		ch->stats.bad_acks++;
@@ -232,6 +253,8 @@ int dsm_chan_on_ack(struct dsm_chan *ch, uint32_t ack, uint32_t sack,
 		void *pkt = s->pkt;
 		uint32_t seq = ch->snd_una++;
 
+		if (pkt != NULL && s->retx == 0 && seq == ack - 1 && now >= s->sent_at)
+			rtt_sample(ch, now - s->sent_at);
 		memset(s, 0, sizeof(*s));
 		released++;
 		if (pkt != NULL && release != NULL)
@@ -321,13 +344,13 @@ enum dsm_chan_rx_res dsm_chan_rx(struct dsm_chan *ch, uint32_t seq, void *pkt,
 }
 
 /* Timeout after the retx-th retransmission: rto * 2^retx, capped. */
-static uint64_t backoff(const struct dsm_chan_cfg *cfg, uint32_t retx)
+static uint64_t backoff(const struct dsm_chan *ch, uint32_t retx)
 {
-	uint64_t t = cfg->rto_ns;
+	uint64_t t = ch->rto;
 
-	while (retx-- > 0 && t < cfg->rto_max_ns)
+	while (retx-- > 0 && t < ch->cfg.rto_max_ns)
 		t <<= 1;
-	return t < cfg->rto_max_ns ? t : cfg->rto_max_ns;
+	return t < ch->cfg.rto_max_ns ? t : ch->cfg.rto_max_ns;
 }
 
 int dsm_chan_poll(struct dsm_chan *ch, uint64_t now, dsm_chan_pkt_fn retransmit,
@@ -350,7 +373,7 @@ int dsm_chan_poll(struct dsm_chan *ch, uint64_t now, dsm_chan_pkt_fn retransmit,
 		}
 		s->retx++;
 		s->sent_at = now;
-		s->deadline = now + backoff(&ch->cfg, s->retx);
+		s->deadline = now + backoff(ch, s->retx);
 		ch->stats.retx_frames++;
 		n++;
 		if (retransmit != NULL)

@@ -8,6 +8,9 @@
  * keeps every unacknowledged frame and retransmits it when its timer expires,
  * with exponential backoff, up to max_retx times; after that the peer is
  * declared unreachable and the caller fails everything that depends on it.
+ * The timeout adapts to the measured round trip (RFC 6298: srtt + 4 rttvar,
+ * sampled only from frames sent once), because the round trip between
+ * processes sharing cores varies by orders of magnitude with scheduling.
  *
  * Pure code: time is passed in (nanoseconds, any monotonic origin), frames
  * are opaque handles (mbufs in the dataplane, plain buffers in tests) and the
@@ -22,8 +25,9 @@
 
 struct dsm_chan_cfg {
 	uint32_t window;       /* max frames in flight; power of two, <= 4096 */
-	uint64_t rto_ns;       /* first retransmission timeout */
-	uint64_t rto_max_ns;   /* backoff cap */
+	uint64_t rto_ns;       /* retransmission timeout until RTT is measured */
+	uint64_t rto_min_ns;   /* lower bound of the adaptive RTO (0: rto_ns) */
+	uint64_t rto_max_ns;   /* backoff cap and upper bound of the RTO */
 	uint32_t max_retx;     /* retransmissions of one frame before giving up */
 	uint64_t ack_delay_ns; /* max delay before a standalone ack is due */
 };
@@ -66,6 +70,9 @@ struct dsm_chan {
 	bool     ack_pending;          /* peer should hear our ack */
 	uint64_t ack_deadline;         /* when a standalone ack is due */
 	bool     dead;                 /* max_retx exhausted: peer unreachable */
+	/* Adaptive retransmission timeout (RFC 6298): smoothed RTT and its
+	 * variation from acks of frames sent once (Karn's rule). */
+	uint64_t srtt, rttvar, rto;
 	struct dsm_chan_stats stats;
 };
 

@@ -479,6 +479,60 @@ static void test_sack_suppresses_retx(void)
 	CU_ASSERT_EQUAL(live_pkts, 0);
 }
 
+/* The RTO follows the measured round trip (RFC 6298), within
+ * [rto_min, rto_max], and ignores samples of retransmitted frames. */
+static void test_adaptive_rto(void)
+{
+	struct dsm_chan_cfg c;
+	struct dsm_chan ch;
+	struct rec r = { .free_pkts = true };
+	struct rec rtx = { .free_pkts = false };
+	uint64_t now = 0;
+	unsigned i;
+
+	cfg_small(&c, 8);
+	c.rto_ns = 1000;
+	c.rto_min_ns = 100;
+	c.rto_max_ns = 100000;
+	CU_ASSERT_EQUAL_FATAL(dsm_chan_init(&ch, &c), 0);
+	CU_ASSERT_EQUAL(ch.rto, 1000);
+	/* A steady 5000 ns round trip: rto converges onto it (and above). */
+	for (i = 0; i < 64; i++) {
+		CU_ASSERT_EQUAL(tx_n(&ch, 1, now), 1);
+		now += 5000;
+		CU_ASSERT_EQUAL(dsm_chan_on_ack(&ch, ch.snd_nxt, 0, now, rec_cb, &r), 1);
+	}
+	CU_ASSERT(ch.srtt >= 4900 && ch.srtt <= 5100);
+	CU_ASSERT(ch.rto >= 5000 && ch.rto <= 6000);
+	/* The first transmission's timer uses the learned rto. */
+	CU_ASSERT_EQUAL(tx_n(&ch, 1, now), 1);
+	CU_ASSERT_EQUAL(dsm_chan_next_deadline(&ch), now + ch.rto);
+	/* Karn: an ack of a retransmitted frame is no sample. */
+	{
+		uint64_t srtt = ch.srtt, rto = ch.rto;
+
+		CU_ASSERT_EQUAL(dsm_chan_poll(&ch, now + rto, rec_cb, &rtx), 1);
+		CU_ASSERT_EQUAL(dsm_chan_on_ack(&ch, ch.snd_nxt, 0, now + 90000, rec_cb, &r), 1);
+		CU_ASSERT_EQUAL(ch.srtt, srtt);
+		CU_ASSERT_EQUAL(ch.rto, rto);
+	}
+	/* Fast round trips never push the rto below rto_min. */
+	for (i = 0; i < 64; i++) {
+		CU_ASSERT_EQUAL(tx_n(&ch, 1, now), 1);
+		now += 10;
+		CU_ASSERT_EQUAL(dsm_chan_on_ack(&ch, ch.snd_nxt, 0, now, rec_cb, &r), 1);
+	}
+	CU_ASSERT_EQUAL(ch.rto, 100);
+	/* Slow ones never above rto_max. */
+	for (i = 0; i < 64; i++) {
+		CU_ASSERT_EQUAL(tx_n(&ch, 1, now), 1);
+		now += 1000000;
+		CU_ASSERT_EQUAL(dsm_chan_on_ack(&ch, ch.snd_nxt, 0, now, rec_cb, &r), 1);
+	}
+	CU_ASSERT_EQUAL(ch.rto, 100000);
+	fini_free(&ch);
+}
+
 static void test_backoff(void)
 {
 	struct dsm_chan_cfg c;
@@ -1255,6 +1309,7 @@ int main(void)
 		{ "sack_bitmap", test_sack_bitmap },
 		{ "sack_suppresses_retx", test_sack_suppresses_retx },
 		{ "backoff", test_backoff },
+		{ "adaptive_rto", test_adaptive_rto },
 		{ "max_retx_dead", test_max_retx_dead },
 		{ "reset_releases", test_reset_releases },
 		{ "next_deadline", test_next_deadline },
