@@ -14,7 +14,7 @@
 #include "loadgen.h"
 #include "wire/codec.h"
 
-#define FRAME_MAX (DSM_FRAME_OVERHEAD + 64)
+#define FRAME_MAX (DSM_FRAME_OVERHEAD + DSM_WIRE_VMA_LEN)
 
 struct bad_kind {
 	const char *name;
@@ -101,10 +101,12 @@ static const struct bad_kind kinds[] = {
 	{ "not_ipv4", DSM_DROP_NOT_IPV4, c_not_ipv4 },
 };
 
-/* A valid sequenced PAGE_REQ-sized frame with a small payload. */
+/* A valid sequenced frame (an unsolicited VMA_RESP with one record) far
+ * outside the receive window, so that even delivered it would change
+ * nothing: only the corruption decides its fate. */
 static int valid_frame(struct lg_ctx *c, uint8_t *f, struct dsm_hdr *h, uint64_t i)
 {
-	static const uint8_t payload[32] = "not a real page, just payload..";
+	static const struct dsm_wire_vma payload = { .name = "injected" };
 	struct dsm_addr a;
 	uint32_t sess, peer_sess;
 	int len;
@@ -119,11 +121,12 @@ static int valid_frame(struct lg_ctx *c, uint8_t *f, struct dsm_hdr *h, uint64_t
 	h->epoch = dsm_node_epoch(c->node);
 	h->frag_cnt = 1;
 	h->msg_len = h->frag_len = sizeof(payload);
+	h->seg_id = DSM_SEG_ALL;
 	h->seq = 0x40000000u + (uint32_t)i; /* far outside any window */
 	h->token = i;
 	h->session = sess;
 	h->peer_session = peer_sess;
-	len = dsm_frame_build(f, FRAME_MAX, &a, h, payload);
+	len = dsm_frame_build(f, FRAME_MAX, &a, h, &payload);
 	return len;
 }
 
@@ -145,8 +148,11 @@ int lg_inject_run(struct lg_ctx *c)
 			int len = valid_frame(c, f, &h, i);
 			uint32_t ulen;
 
-			if (len < 0)
+			if (len < 0) {
+				fprintf(stderr, "dsm-loadgen: cannot build a valid frame: %s\n",
+					strerror(-len));
 				return len;
+			}
 			ulen = (uint32_t)len;
 			kinds[k].corrupt(f, &ulen, &h, i);
 			if (dsm_node_xmit_raw(c->node, c->o.target, f, ulen) == 0)

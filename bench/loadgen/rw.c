@@ -18,6 +18,8 @@
 
 enum rw_phase { RW_RUN, RW_DRAIN, RW_VERIFY, RW_DONE };
 
+#define RW_BURST 32   /* requests issued per poll at most */
+
 struct rw_op {
 	uint64_t page;
 	uint64_t t0;
@@ -110,7 +112,9 @@ int lg_rw_poll(struct lg_ctx *c, uint64_t now)
 
 	switch (s->phase) {
 	case RW_RUN:
-		while (c->inflight < c->o.depth && !run_finished(c, now)) {
+		/* Bounded per call: cache hits complete synchronously, and the
+		 * node must get back to its I/O loop to serve other nodes. */
+		while (c->inflight < c->o.depth && work < RW_BURST && !run_finished(c, now)) {
 			uint64_t page = c->o.sequential ? c->issued % c->o.npages
 							: lg_rand(c) % c->o.npages;
 			bool write = lg_rand(c) % 100 < c->o.write_pct;
@@ -130,7 +134,8 @@ int lg_rw_poll(struct lg_ctx *c, uint64_t now)
 		s->phase = c->o.verify_sum >= 0 ? RW_VERIFY : RW_DONE;
 		break;
 	case RW_VERIFY:
-		while (c->inflight < c->o.depth && s->verify_next < c->o.npages) {
+		while (c->inflight < c->o.depth && work < RW_BURST &&
+		       s->verify_next < c->o.npages) {
 			if (issue(c, s->verify_next, false, true, now))
 				break;
 			s->verify_next++;

@@ -6,8 +6,9 @@
  *   ports:    [ { name, vdev, args, device, mtu } ]
  *   peers:    [ { id, ip, mac, port, udp_port } ]
  *   segments: [ { id, name, size, page_size, home, prot } ]
- *   tuning:   { request_timeout_ms, home_timeout_ms, retry_base_us,
- *               max_retries, window, rto_us, max_retx, mbufs,
+ *   tuning:   { request_timeout_ms, home_timeout_ms, retry_base_us, retry_max_us,
+ *               max_retries, window, rto_us, rto_min_us, rto_max_ms, max_retx,
+ *               mbufs,
  *               fault_drop_pct, fault_dup_pct, fault_seed }
  *
  * Unknown keys are errors (a typo must not silently mean "default").
@@ -25,6 +26,7 @@
 struct parser {
 	const char *name;
 	yaml_document_t *doc;
+	yaml_node_t *key;       /* key of the field being parsed: its line */
 	char *err;
 	size_t errlen;
 };
@@ -148,6 +150,7 @@ static int each_field(struct parser *p, yaml_node_t *map, field_fn fn, void *obj
 
 		if (!key)
 			return fail(p, k, "mapping keys must be strings");
+		p->key = k;
 		rc = fn(p, key, v, obj);
 		if (rc)
 			return rc;
@@ -169,7 +172,7 @@ static int node_field(struct parser *p, const char *key, yaml_node_t *v, void *o
 		return GET_NUM(p, v, 1, 65535, c->udp_port);
 	if (!strcmp(key, "epoch"))
 		return GET_NUM(p, v, 1, UINT64_MAX, c->epoch);
-	return fail(p, v, "unknown key 'node.%s'", key);
+	return fail(p, p->key, "unknown key 'node.%s'", key);
 }
 
 static int port_field(struct parser *p, const char *key, yaml_node_t *v, void *obj)
@@ -186,7 +189,7 @@ static int port_field(struct parser *p, const char *key, yaml_node_t *v, void *o
 		return get_str(p, v, pt->device, sizeof(pt->device));
 	if (!strcmp(key, "mtu"))
 		return GET_NUM(p, v, 576, 9600, pt->mtu);
-	return fail(p, v, "unknown key 'ports[].%s'", key);
+	return fail(p, p->key, "unknown key 'ports[].%s'", key);
 }
 
 struct peer_ctx {
@@ -226,7 +229,7 @@ static int peer_field(struct parser *p, const char *key, yaml_node_t *v, void *o
 		return peer_port(p, v, pc);
 	if (!strcmp(key, "udp_port"))
 		return GET_NUM(p, v, 1, 65535, pc->peer->udp_port);
-	return fail(p, v, "unknown key 'peers[].%s'", key);
+	return fail(p, p->key, "unknown key 'peers[].%s'", key);
 }
 
 static int parse_prot(struct parser *p, yaml_node_t *v, uint16_t *prot)
@@ -260,7 +263,7 @@ static int segment_field(struct parser *p, const char *key, yaml_node_t *v, void
 		return GET_NUM(p, v, 1, DSM_MAX_NODES - 1, s->home);
 	if (!strcmp(key, "prot"))
 		return parse_prot(p, v, &s->prot);
-	return fail(p, v, "unknown key 'segments[].%s'", key);
+	return fail(p, p->key, "unknown key 'segments[].%s'", key);
 }
 
 static int tuning_field(struct parser *p, const char *key, yaml_node_t *v, void *obj)
@@ -270,7 +273,7 @@ static int tuning_field(struct parser *p, const char *key, yaml_node_t *v, void 
 	int rc;
 
 	if (!strcmp(key, "max_retries"))
-		return GET_NUM(p, v, 0, 64, c->max_retries);
+		return GET_NUM(p, v, 0, 100000, c->max_retries);
 	if (!strcmp(key, "window"))
 		return GET_NUM(p, v, 8, 4096, c->window);
 	if (!strcmp(key, "max_retx"))
@@ -293,9 +296,24 @@ static int tuning_field(struct parser *p, const char *key, yaml_node_t *v, void 
 		c->home_timeout_ns = x * 1000000ull;
 		return rc;
 	}
+	if (!strcmp(key, "retry_max_us")) {
+		rc = get_u64(p, v, 1, 10000000, &x);
+		c->retry_max_ns = x * 1000ull;
+		return rc;
+	}
 	if (!strcmp(key, "retry_base_us")) {
 		rc = get_u64(p, v, 1, 1000000, &x);
 		c->retry_base_ns = x * 1000ull;
+		return rc;
+	}
+	if (!strcmp(key, "rto_min_us")) {
+		rc = get_u64(p, v, 1, 10000000, &x);
+		c->rto_min_ns = x * 1000ull;
+		return rc;
+	}
+	if (!strcmp(key, "rto_max_ms")) {
+		rc = get_u64(p, v, 1, 60000, &x);
+		c->rto_max_ns = x * 1000000ull;
 		return rc;
 	}
 	if (!strcmp(key, "rto_us")) {
@@ -303,7 +321,7 @@ static int tuning_field(struct parser *p, const char *key, yaml_node_t *v, void 
 		c->rto_ns = x * 1000ull;
 		return rc;
 	}
-	return fail(p, v, "unknown key 'tuning.%s'", key);
+	return fail(p, p->key, "unknown key 'tuning.%s'", key);
 }
 
 static int parse_list(struct parser *p, yaml_node_t *seq, const char *what,
@@ -406,7 +424,7 @@ static int top_field(struct parser *p, const char *key, yaml_node_t *v, void *ob
 				  segment_item, c);
 	if (!strcmp(key, "tuning"))
 		return each_field(p, v, tuning_field, c);
-	return fail(p, v, "unknown top-level key '%s'", key);
+	return fail(p, p->key, "unknown top-level key '%s'", key);
 }
 
 static void set_defaults(struct dsm_config *c)
@@ -416,11 +434,25 @@ static void set_defaults(struct dsm_config *c)
 	c->epoch = 1;
 	c->request_timeout_ns = 1000ull * 1000000;
 	c->home_timeout_ns = 500ull * 1000000;
+	/* BUSY retries: 20 us doubling to a 1 ms cap (a contended transaction
+	 * takes a few hops), as many as fit in the request deadline. */
 	c->retry_base_ns = 20ull * 1000;
-	c->max_retries = 16;
+	c->retry_max_ns = 1000ull * 1000;
+	c->max_retries = 1000;
 	c->window = 256;
-	c->rto_ns = 2000ull * 1000;
-	c->max_retx = 10;
+	/* Retransmission: the RTO adapts to the measured round trip (from a
+	 * 5 ms start, within 2 ms .. 200 ms; the floor is a CFS time slice,
+	 * because a peer sharing cores is often descheduled that long and a
+	 * lower floor only buys spurious retransmissions - on dedicated cores
+	 * set rto_min_us lower).  A peer is declared unreachable
+	 * after 20 unanswered retransmissions of one frame, i.e. 2.5 s or more:
+	 * on a shared 2-core machine a live peer can be descheduled for a good
+	 * fraction of a second, and a false "unreachable" costs it every page
+	 * it holds. */
+	c->rto_ns = 5000ull * 1000;
+	c->rto_min_ns = 2000ull * 1000;
+	c->rto_max_ns = 200ull * 1000 * 1000;
+	c->max_retx = 20;
 	c->mbufs = 8192;
 }
 

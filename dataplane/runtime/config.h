@@ -59,9 +59,12 @@ struct dsm_config {
 	uint64_t request_timeout_ns;
 	uint64_t home_timeout_ns;
 	uint64_t retry_base_ns;
+	uint64_t retry_max_ns;
 	uint32_t max_retries;
 	uint32_t window;
 	uint64_t rto_ns;
+	uint64_t rto_min_ns;
+	uint64_t rto_max_ns;
 	uint32_t max_retx;
 	uint32_t mbufs;
 	/* Fault injection on receive (tests only; 0 = off): a seeded shim

@@ -436,6 +436,8 @@ static int peer_init(struct dsm_node *n, const struct dsm_cfg_peer *cp)
 	dsm_chan_cfg_default(&cc);
 	cc.window = n->cfg.window;
 	cc.rto_ns = n->cfg.rto_ns;
+	cc.rto_min_ns = n->cfg.rto_min_ns;
+	cc.rto_max_ns = n->cfg.rto_max_ns;
 	cc.max_retx = n->cfg.max_retx;
 	rc = dsm_chan_init(&p->chan, &cc);
 	snprintf(name, sizeof(name), "dsm_bl_%u", cp->id);

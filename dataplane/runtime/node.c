@@ -132,6 +132,7 @@ static int shard_init(struct dsm_node *n, uint32_t idx, unsigned lcore, bool inl
 	ec.home_timeout_ns = n->cfg.home_timeout_ns;
 	ec.retry_base_ns = n->cfg.retry_base_ns;
 	ec.max_retries = n->cfg.max_retries;
+	ec.retry_max_ns = n->cfg.retry_max_ns;
 	sh->idx = idx;
 	sh->lcore = lcore;
 	sh->inline_main = inline_main;

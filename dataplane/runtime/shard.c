@@ -103,6 +103,9 @@ static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_
 	case DSM_ACT_PROTECT:
 		sh->st.protects++;
 		return 0;
+	case DSM_ACT_UNMAP_SEGMENT:
+		sh->st.unmaps++;
+		return 0;
 	case DSM_ACT_COMPLETE:
 		sh->st.completes++;
 		if (n->params.hooks.on_complete)

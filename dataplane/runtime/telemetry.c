@@ -51,6 +51,18 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	add_fields(d, "peer_", dsm_peer_fields, t.peer);
 	rte_tel_data_add_dict_u64(d, "drops", t.drops);
 	rte_tel_data_add_dict_u64(d, "fault_dropped", n->fault_dropped);
+	{
+		uint64_t rx = 0, tx = 0, txd = 0;
+
+		for (uint32_t i = 0; i < n->nports; i++) {
+			rx += n->ports[i].rx_frames;
+			tx += n->ports[i].tx_frames;
+			txd += n->ports[i].tx_dropped;
+		}
+		rte_tel_data_add_dict_u64(d, "port_rx_frames", rx);
+		rte_tel_data_add_dict_u64(d, "port_tx_frames", tx);
+		rte_tel_data_add_dict_u64(d, "port_tx_dropped", txd);
+	}
 	rte_tel_data_add_dict_u64(d, "fault_duplicated", n->fault_duplicated);
 	for (unsigned i = 1; i < DSM_DROP__COUNT; i++) {
 		snprintf(name, sizeof(name), "drop_%s", dsm_drop_name(i));
@@ -148,6 +160,7 @@ static int cmd_page(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(d, "version", c.info.version);
 		rte_tel_data_add_dict_u64(d, "written", c.info.written);
 		rte_tel_data_add_dict_u64(d, "busy", c.info.busy);
+		rte_tel_data_add_dict_u64(d, "lost", c.info.lost);
 	}
 	rte_tel_data_add_dict_string(d, "cache_state", cache_names[c.info.cache_state % 3]);
 	rte_tel_data_add_dict_u64(d, "cache_version", c.info.cache_version);
