@@ -14,7 +14,7 @@ hugepages=${DSM_HUGEPAGES:-1024}
 # Debian packages the project needs, by purpose.
 packages=(
 	# toolchain and build
-	gcc libc6-dev make meson ninja-build pkg-config python3
+	gcc libc6-dev make meson ninja-build pkg-config python3 valgrind
 	# DPDK: libraries, PMDs (memif, ring, null, pcap), testpmd/dumpcap/telemetry tools
 	dpdk dpdk-dev libdpdk-dev
 	# NUMA placement, hugepages

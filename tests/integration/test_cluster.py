@@ -37,25 +37,29 @@ def test_coherent_writes_two_nodes_reads_third():
     counters add up to the writes made), and the protocol paths (zero-fill,
     downgrade, invalidation, writeback) were all exercised."""
     # Dataplane 1 (home of segment 1) runs two engine shards on worker lcores.
-    with Cluster(BUILD, tag="dsmit", dataplane_lcores={1: "0@0,1@1,2@1"}) as c:
+    with Cluster(BUILD, tag="dsmit", clients=(11, 12, 13, 14),
+                 dataplane_lcores={1: "0@0,1@1,2@1"}) as c:
         c.start_dataplanes()
         args = ["-w", "rw", "-s", "1", "-p", "0:%d" % PAGES, "-q", "4", "-j"]
-        w11 = c.start_client(11, args + ["-n", "3000", "-W", "100", "-L"], name="w11")
-        w12 = c.start_client(12, args + ["-n", "3000", "-W", "100", "-L"], name="w12")
-        r13 = c.start_client(13, args + ["-n", "3000", "-W", "0"], name="r13")
-        for p in (w11, w12):
+        # Time-bounded so that the three really overlap.
+        w11 = c.start_client(11, args + ["-d", "3", "-W", "100", "-L"], name="w11")
+        w12 = c.start_client(12, args + ["-d", "3", "-W", "100", "-L"], name="w12")
+        # Every client lingers (keeps answering invalidations) until the
+        # end: a node that vanishes is handled by the failure paths, which
+        # test_peer_restart_* exercise; this test is about coherence.
+        r13 = c.start_client(13, args + ["-d", "3", "-W", "0", "-L"], name="r13")
+        for p in (w11, w12, r13):
             p.wait_for("workload done", 180)
-        check(r13.wait(180) == 0, "reader failed:\n" + r13.output()[-2000:] + r13.errors()[-2000:])
         j11, j12, j13 = last_json(w11.output()), last_json(w12.output()), last_json(r13.output())
         for name, j in (("w11", j11), ("w12", j12), ("r13", j13)):
             check(j["errors"] == 0 and j["check_failures"] == 0, "%s reported %s" % (name, j))
-        check(j11["writes"] == 3000 and j12["writes"] == 3000, "writes not all done")
+        check(j11["writes"] > 100 and j12["writes"] > 100, "too few writes: %s %s" % (j11, j12))
         check(j11["remote"] > 0 and j12["remote"] > 0 and j13["remote"] > 0,
               "no remote traffic: %s %s %s" % (j11, j12, j13))
-        # A new incarnation of node 13 reads every page: the counters must add
-        # up to every write made by 11 and 12 (the owners serve the data).
+        # Node 14 reads every page: the counters must add up to every write
+        # made by 11 and 12 (the owners serve the data).
         total = j11["writes"] + j12["writes"]
-        rc, out, err = c.run_client(13, args + ["-n", "1", "-W", "0", "-V", str(total)])
+        rc, out, err = c.run_client(14, args + ["-n", "1", "-W", "0", "-V", str(total)])
         check(rc == 0, "final verification failed (rc %d):\n%s\n%s" % (rc, out[-2000:], err[-2000:]))
         st = c.telemetry(1, "/dsm/stats")
         for key in ("grants_tx", "zero_grants", "invalidations_tx", "downgrades_tx", "writebacks"):
@@ -63,7 +67,7 @@ def test_coherent_writes_two_nodes_reads_third():
         check(st["shards"] == 2, "dataplane 1 should run 2 shards: %s" % st["shards"])
         page = c.telemetry(1, "/dsm/page,1,0")
         check(page["is_home"] == 1 and page["version"] > 0, "page 0 entry: %s" % page)
-        for p in (w11, w12):
+        for p in (w11, w12, r13):
             check(p.stop() == 0, "%s exited non-zero:\n%s" % (p.name, p.errors()[-2000:]))
 
 
@@ -103,18 +107,22 @@ def test_lossy_links_still_coherent():
     """With 5% of frames dropped and 2% duplicated on every receive path
     (the runtime's seeded fault shim), the reliable channel recovers and the
     workload's checks still pass."""
-    tuning = {"fault_drop_pct": 5, "fault_dup_pct": 2, "fault_seed": 7}
+    tuning = {"fault_drop_pct": 5, "fault_dup_pct": 2, "fault_seed": 7,
+              "request_timeout_ms": 10000, "home_timeout_ms": 5000}
     with Cluster(BUILD, tag="dsmloss", clients=(11, 12), tuning=tuning) as c:
         c.start_dataplanes()
-        args = ["-w", "rw", "-s", "1", "-p", "0:16", "-q", "4", "-j", "-W", "60"]
-        w11 = c.start_client(11, args + ["-n", "800", "-L"], name="w11")
-        rc, out, err = c.run_client(12, args + ["-n", "800"])
-        check(rc == 0, "client 12 failed:\n%s\n%s" % (out[-2000:], err[-2000:]))
-        w11.wait_for("workload done", 120)
-        j11 = last_json(w11.output())
-        check(j11["errors"] == 0 and j11["check_failures"] == 0, "w11: %s" % j11)
+        args = ["-w", "rw", "-s", "1", "-p", "0:16", "-q", "4", "-j", "-W", "60",
+                "-n", "800", "-L"]
+        w11 = c.start_client(11, args, name="w11")
+        w12 = c.start_client(12, args, name="w12")
+        for p in (w11, w12):
+            p.wait_for("workload done", 240)
+            j = last_json(p.output())
+            check(j["errors"] == 0 and j["check_failures"] == 0, "%s: %s" % (p.name, j))
         st = c.telemetry(1, "/dsm/stats")
+        check(st["fault_dropped"] > 0 and st["fault_duplicated"] > 0, "shim idle: %s" % st)
         check(st["chan_retx_frames"] > 0, "no retransmissions under loss: %s" % st)
+        check(w12.stop() == 0, "w12 exited non-zero")
         check(w11.stop() == 0, "w11 exited non-zero")
 
 
@@ -140,12 +148,61 @@ def test_config_errors_report_file_and_line():
               "bad option not rejected: %d %s" % (r.returncode, r.stderr))
 
 
+def test_peer_restart_loses_owned_pages_explicitly():
+    """A node that restarts (SIGKILL, then the same node id again) comes
+    back with a new channel session; its home notices, and every page the
+    old incarnation owned exclusively is reported lost (counted, and readers
+    get an error) - never silently served from the home's older copy."""
+    with Cluster(BUILD, tag="dsmrst", clients=(11, 12)) as c:
+        c.start_dataplanes()
+        args = ["-w", "rw", "-s", "1", "-p", "0:8", "-q", "1", "-j"]
+        w11 = c.start_client(11, args + ["-n", "8", "-W", "100", "-Q", "-L"], name="w11")
+        w11.wait_for("workload done", 60)
+        check(last_json(w11.output())["writes"] == 8, "w11 did not write 8 pages")
+        os.kill(w11.pid, 9)
+        w11.wait(30)
+        # The new incarnation reads a page it never owned from the same home:
+        # the home sees the new session before that request (frames are in
+        # order) and writes the old incarnation off.
+        rc, out, err = c.run_client(11, ["-w", "rw", "-s", "1", "-p", "9:1", "-n", "5",
+                                         "-W", "0", "-j"])
+        check(rc == 0, "restarted node 11 failed:\n%s\n%s" % (out[-2000:], err[-2000:]))
+        st = c.telemetry(1, "/dsm/stats")
+        check(st["pages_lost"] == 8, "expected 8 lost pages, got %s" % st["pages_lost"])
+        check(c.telemetry(1, "/dsm/page,1,3")["lost"] == 1, "page 3 not marked lost")
+        rc, out, err = c.run_client(12, args + ["-n", "4", "-W", "0", "-Q"])
+        check(rc != 0 and "Input/output error" in err, "reading a lost page must fail:\n" + err)
+        check(c.telemetry(1, "/dsm/page,1,9")["lost"] == 0, "page 9 wrongly lost")
+
+
+def test_dead_sharer_dropped_writers_proceed():
+    """A reader killed while it holds shared copies stops acking; once its
+    channel is declared dead the home drops it from the sharer sets and a
+    writer's invalidation round completes."""
+    with Cluster(BUILD, tag="dsmdead", clients=(11, 12),
+                 tuning={"request_timeout_ms": 8000, "home_timeout_ms": 6000}) as c:
+        c.start_dataplanes()
+        args = ["-w", "rw", "-s", "1", "-p", "0:4", "-q", "1", "-j", "-Q"]
+        r12 = c.start_client(12, args + ["-n", "4", "-W", "0", "-L"], name="r12")
+        r12.wait_for("workload done", 60)
+        os.kill(r12.pid, 9)
+        r12.wait(30)
+        rc, out, err = c.run_client(11, args + ["-n", "4", "-W", "100"], timeout=120)
+        check(rc == 0, "writer failed:\n%s\n%s" % (out[-2000:], err[-2000:]))
+        st = c.telemetry(1, "/dsm/stats")
+        check(st["sharers_dropped"] >= 1 and st["pages_lost"] == 0,
+              "sharer not dropped cleanly: %s" % {k: st[k] for k in ("sharers_dropped", "pages_lost")})
+        check(st["peer_down_events"] >= 1, "channel to the dead reader never declared down")
+
+
 TESTS = [
     test_coherent_writes_two_nodes_reads_third,
     test_bad_frames_dropped_counted_service_continues,
     test_telemetry_script_and_segments,
     test_lossy_links_still_coherent,
     test_config_errors_report_file_and_line,
+    test_peer_restart_loses_owned_pages_explicitly,
+    test_dead_sharer_dropped_writers_proceed,
 ]
 
 
