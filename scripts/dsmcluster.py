@@ -150,14 +150,15 @@ class Cluster:
                 "--huge-unlink", "--log-level", "pmd.net.memif:crit"]
 
     # ---- processes -----------------------------------------------------
-    def start_dataplanes(self, timeout=30, extra=None):
-        for d in self.dataplanes:
+    def start_dataplanes(self, timeout=30, extra=None, only=None):
+        started = [d for d in self.dataplanes if only is None or d in only]
+        for d in started:
             lcores = self.dataplane_lcores.get(d, "0@%d" % (d % 2))
             argv = [os.path.join(self.build, "dataplane/daemon/dsm-dataplane")] + \
                 self.eal(d, lcores) + ["--", "--config", self.config_path(d),
                                        "--idle", self.idle] + (extra or [])
             self.procs["dp%d" % d] = Proc("dp%d" % d, argv, self.workdir, self.prefix(d))
-        for d in self.dataplanes:
+        for d in started:
             self.procs["dp%d" % d].wait_for("ready", timeout)
 
     def client_argv(self, node, args, lcores=None):
@@ -178,18 +179,35 @@ class Cluster:
 
     # ---- telemetry -----------------------------------------------------
     def telemetry(self, node, cmd, timeout=5):
+        """Run one telemetry command on node's DPDK telemetry socket.  A
+        refused connection is retried until the deadline (the listener
+        thread may be busy); a final failure says whether the node lives."""
         path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % self.prefix(node)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        s.settimeout(timeout)
-        try:
-            s.connect(path)
-            json.loads(s.recv(16384).decode())
-            s.send(cmd.encode())
-            reply = json.loads(s.recv(1 << 20).decode())
-        finally:
-            s.close()
-        key = cmd.split(",")[0]
-        return reply.get(key)
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.settimeout(timeout)
+            try:
+                s.connect(path)
+                json.loads(s.recv(16384).decode())
+                s.send(cmd.encode())
+                reply = json.loads(s.recv(1 << 20).decode())
+                return reply.get(cmd.split(",")[0])
+            except (ConnectionRefusedError, BlockingIOError, FileNotFoundError) as e:
+                if time.monotonic() > deadline:
+                    raise ClusterError("telemetry of node %d: %s; %s" % (
+                        node, e, self._status(node)))
+            finally:
+                s.close()
+            time.sleep(0.05)
+
+    def _status(self, node):
+        p = self.procs.get("dp%d" % node)
+        if p is None:
+            return "not a dataplane of this cluster"
+        rc = p.popen.poll()
+        return "process %s; stderr tail:\n%s" % (
+            "alive" if rc is None else "exited with %s" % rc, p.errors()[-2000:])
 
     # ---- teardown ------------------------------------------------------
     def stop_all(self):

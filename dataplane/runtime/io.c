@@ -87,7 +87,7 @@ static void peer_reset(struct dsm_node *n, struct dsm_peer_rt *p, bool new_sessi
 		p->their_session = 0;
 	}
 	p->st.resets++;
-	dsm_shards_post(n, DSM_CTL_PEER_DOWN, p->cfg->id, 0);
+	dsm_shards_peer_down(n, p->cfg->id);
 }
 
 static void drop(struct dsm_node *n, enum dsm_drop why, struct rte_mbuf *m)
@@ -341,7 +341,13 @@ static int rx_ports(struct dsm_node *n, uint64_t now)
 	int work = 0;
 
 	for (uint32_t i = 0; i < n->nports; i++) {
-		uint16_t nb = rte_eth_rx_burst(n->ports[i].port_id, 0, pkts, DSM_BURST);
+		uint16_t nb;
+
+		/* A port whose start failed (memif server not up yet) has no
+		 * queues to poll until dsm_ports_maintain() starts it. */
+		if (n->ports[i].start_failed)
+			continue;
+		nb = rte_eth_rx_burst(n->ports[i].port_id, 0, pkts, DSM_BURST);
 
 		n->ports[i].rx_frames += nb;
 		for (uint16_t k = 0; k < nb; k++) {
@@ -370,12 +376,13 @@ static int drain_shards(struct dsm_node *n, uint64_t now)
 	return work;
 }
 
-static int peer_timers(struct dsm_node *n, struct dsm_peer_rt *p, uint64_t now)
+static int peer_timers(struct dsm_node *n, struct dsm_peer_rt *p, uint64_t now,
+		       bool check_timers)
 {
 	int rc = 0;
 
 	backlog_flush(n, p, now);
-	if (dsm_chan_next_deadline(&p->chan) <= now) {
+	if (check_timers && dsm_chan_next_deadline(&p->chan) <= now) {
 		rc = dsm_chan_poll(&p->chan, now, retransmit, p);
 		if (rc == -ETIMEDOUT) {
 			RTE_LOG(WARNING, USER1, "peer %u unreachable: channel reset\n", p->cfg->id);
@@ -401,11 +408,13 @@ void dsm_io_flush(struct dsm_node *n)
 int dsm_io_poll(struct dsm_node *n, uint64_t now)
 {
 	int work = rx_ports(n, now);
+	bool timers = now >= n->next_timer_check;
 
+	if (timers)
+		n->next_timer_check = now + DSM_TIMER_GRAIN_NS;
 	work += drain_shards(n, now);
-	for (uint32_t id = 1; id < DSM_MAX_NODES; id++)
-		if (n->peers[id])
-			work += peer_timers(n, n->peers[id], now);
+	for (uint32_t i = 0; i < n->npeers; i++)
+		work += peer_timers(n, n->peer_list[i], now, timers);
 	dsm_io_flush(n);
 	dsm_ports_maintain(n, now);
 	return work;
@@ -415,12 +424,8 @@ uint64_t dsm_io_next_deadline(struct dsm_node *n)
 {
 	uint64_t d = UINT64_MAX;
 
-	for (uint32_t id = 1; id < DSM_MAX_NODES; id++) {
-		struct dsm_peer_rt *p = n->peers[id];
-
-		if (p)
-			d = RTE_MIN(d, dsm_chan_next_deadline(&p->chan));
-	}
+	for (uint32_t i = 0; i < n->npeers; i++)
+		d = RTE_MIN(d, dsm_chan_next_deadline(&n->peer_list[i]->chan));
 	return d;
 }
 
@@ -460,6 +465,7 @@ static int peer_init(struct dsm_node *n, const struct dsm_cfg_peer *cp)
 	p->my_session = (uint32_t)rte_rand() | 1;
 	dsm_reasm_init(&p->reasm);
 	n->peers[cp->id] = p;
+	n->peer_list[n->npeers++] = p;
 	return 0;
 }
 
@@ -490,4 +496,5 @@ void dsm_peers_fini(struct dsm_node *n)
 		free(p);
 		n->peers[id] = NULL;
 	}
+	n->npeers = 0;
 }

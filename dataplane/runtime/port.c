@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_bus_vdev.h>
 #include <rte_ethdev.h>
@@ -23,6 +24,28 @@
 static bool port_retries_connect(const struct dsm_cfg_port *cp)
 {
 	return cp->vdev[0] && strstr(cp->vdev, "memif") && strstr(cp->args, "role=client");
+}
+
+/* For a memif client on a filesystem socket: is the server's socket there?
+ * Starting a memif client whose connect() fails leaves the PMD's control
+ * channel half set up, and starting it again can race with memif's
+ * interrupt thread; so a client port is only started once its server is
+ * listening.  Abstract sockets cannot be checked: they are just tried. */
+static bool memif_server_present(const struct dsm_cfg_port *cp)
+{
+	const char *s = strstr(cp->args, "socket=");
+	char path[DSM_CFG_STR];
+	size_t len;
+
+	if (!s || !strstr(cp->args, "socket-abstract=no"))
+		return true;
+	s += strlen("socket=");
+	len = strcspn(s, ",");
+	if (len == 0 || len >= sizeof(path))
+		return true;
+	memcpy(path, s, len);
+	path[len] = '\0';
+	return access(path, F_OK) == 0;
 }
 
 static bool link_up(uint16_t port_id)
@@ -52,17 +75,25 @@ static int port_lookup(const struct dsm_cfg_port *cp, uint16_t *port_id)
 	return rc;
 }
 
-static int port_setup(struct dsm_node *n, const struct dsm_cfg_port *cp,
-		      struct dsm_port_rt *p)
+/* Configure one rx and one tx queue at the MTU the device allows. */
+static int port_configure(struct dsm_node *n, const struct dsm_cfg_port *cp,
+			  struct dsm_port_rt *p)
 {
 	struct rte_eth_conf conf = { 0 };
-	int socket, rc;
+	struct rte_eth_dev_info info;
+	int socket = rte_eth_dev_socket_id(p->port_id);
+	int rc = rte_eth_dev_info_get(p->port_id, &info);
 
-	rc = port_lookup(cp, &p->port_id);
 	if (rc)
 		return rc;
-	socket = rte_eth_dev_socket_id(p->port_id);
-	conf.rxmode.mtu = cp->mtu;
+	/* Pages travel in one frame only when the port's MTU allows it (memif
+	 * in DPDK 22.11 stops at 1500): use what the device can do. */
+	p->mtu = RTE_MIN(cp->mtu, info.max_mtu);
+	if (p->mtu < cp->mtu)
+		RTE_LOG(WARNING, USER1, "port %s: device allows MTU <= %u, using %u instead of %u\n",
+			cp->name, info.max_mtu, p->mtu, cp->mtu);
+	p->frag_payload = (uint16_t)RTE_MIN(DSM_FRAG_PAYLOAD(p->mtu), DSM_MAX_FRAG_PAYLOAD);
+	conf.rxmode.mtu = p->mtu;
 	rc = rte_eth_dev_configure(p->port_id, 1, 1, &conf);
 	if (!rc)
 		rc = rte_eth_rx_queue_setup(p->port_id, 0, NB_RXD, socket, NULL, n->pool);
@@ -72,27 +103,48 @@ static int port_setup(struct dsm_node *n, const struct dsm_cfg_port *cp,
 		RTE_LOG(ERR, USER1, "port %s: setup failed: %s\n", cp->name, strerror(-rc));
 		return rc;
 	}
-	/* Not every vdev implements MTU setting; the frame size we send is
-	 * what matters, and it is derived from the configured MTU. */
-	rc = rte_eth_dev_set_mtu(p->port_id, cp->mtu);
+	/* Not every vdev implements MTU setting (memif does not). */
+	rc = rte_eth_dev_set_mtu(p->port_id, p->mtu);
 	if (rc && rc != -ENOTSUP)
-		RTE_LOG(WARNING, USER1, "port %s: set_mtu(%u): %s\n", cp->name, cp->mtu,
+		RTE_LOG(WARNING, USER1, "port %s: set_mtu(%u): %s\n", cp->name, p->mtu,
 			strerror(-rc));
-	rc = rte_eth_dev_start(p->port_id);
-	if (rc && port_retries_connect(cp)) {
-		/* The memif server is not listening yet: the I/O loop retries
-		 * (dsm_ports_maintain), the link comes up when the peer does. */
-		RTE_LOG(INFO, USER1, "port %s: peer not there yet, will retry\n", cp->name);
-		p->start_failed = true;
-	} else if (rc) {
-		RTE_LOG(ERR, USER1, "port %s: start failed: %s\n", cp->name, strerror(-rc));
-		return rc;
-	}
 	rte_eth_promiscuous_enable(p->port_id);
 	rte_eth_macaddr_get(p->port_id, &p->mac);
-	p->mtu = cp->mtu;
-	p->frag_payload = (uint16_t)RTE_MIN(DSM_FRAG_PAYLOAD(cp->mtu), DSM_MAX_FRAG_PAYLOAD);
 	return 0;
+}
+
+/* Start the port, or for a memif client whose server is not there yet,
+ * leave it to dsm_ports_maintain() (the link comes up when the peer does). */
+static int port_start(const struct dsm_cfg_port *cp, struct dsm_port_rt *p)
+{
+	int rc;
+
+	if (port_retries_connect(cp) && !memif_server_present(cp)) {
+		RTE_LOG(INFO, USER1, "port %s: peer not there yet, will start later\n", cp->name);
+		p->start_failed = true;
+		return 0;
+	}
+	rc = rte_eth_dev_start(p->port_id);
+	if (rc && port_retries_connect(cp)) {
+		RTE_LOG(INFO, USER1, "port %s: peer not listening yet, will retry\n", cp->name);
+		p->start_failed = true;
+		return 0;
+	}
+	if (rc)
+		RTE_LOG(ERR, USER1, "port %s: start failed: %s\n", cp->name, strerror(-rc));
+	return rc;
+}
+
+static int port_setup(struct dsm_node *n, const struct dsm_cfg_port *cp,
+		      struct dsm_port_rt *p)
+{
+	int rc = port_lookup(cp, &p->port_id);
+
+	if (!rc)
+		rc = port_configure(n, cp, p);
+	if (!rc)
+		rc = port_start(cp, p);
+	return rc;
 }
 
 int dsm_ports_init(struct dsm_node *n)
@@ -126,9 +178,12 @@ void dsm_ports_fini(struct dsm_node *n)
  * control thread.  So only a port whose start failed (nobody listening) is
  * retried at once, and a connected port only after its link stayed down for
  * LINK_DOWN_RESTART_NS (the peer went away). */
-static bool port_maintain(struct dsm_port_rt *p, uint64_t now)
+static bool port_maintain(struct dsm_port_rt *p, const struct dsm_cfg_port *cp,
+			  uint64_t now)
 {
 	if (p->start_failed) {
+		if (!memif_server_present(cp))
+			return false;
 		p->start_failed = rte_eth_dev_start(p->port_id) != 0;
 		p->down_since = now;
 		return true;
@@ -160,7 +215,7 @@ int dsm_ports_maintain(struct dsm_node *n, uint64_t now)
 	n->next_link_check = now + LINK_RETRY_NS;
 	for (uint32_t i = 0; i < n->nports; i++)
 		if (port_retries_connect(&n->cfg.ports[i]))
-			restarted += port_maintain(&n->ports[i], now);
+			restarted += port_maintain(&n->ports[i], &n->cfg.ports[i], now);
 	return restarted;
 }
 
@@ -190,7 +245,9 @@ void dsm_port_flush(struct dsm_port_rt *p)
 
 	if (!p->ntx)
 		return;
-	sent = rte_eth_tx_burst(p->port_id, 0, p->txq, p->ntx);
+	/* Not started (no peer yet): the frames are lost like on a down
+	 * link; the channel retransmits them once the link is up. */
+	sent = p->start_failed ? 0 : rte_eth_tx_burst(p->port_id, 0, p->txq, p->ntx);
 	p->tx_frames += sent;
 	/* A full tx ring is loss like any other: the channel retransmits. */
 	for (uint16_t i = sent; i < p->ntx; i++) {

@@ -11,6 +11,7 @@ and a closing "N passed, N failed" line; exits non-zero on any failure.
 import os
 import subprocess
 import sys
+import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
@@ -195,6 +196,23 @@ def test_dead_sharer_dropped_writers_proceed():
         check(st["peer_down_events"] >= 1, "channel to the dead reader never declared down")
 
 
+def test_start_order_client_before_server():
+    """A dataplane whose memif link is the client side may start before its
+    peer: it serves at once, survives, and connects when the peer appears."""
+    with Cluster(BUILD, tag="dsmord", ndataplanes=2, clients=(11,)) as c:
+        c.start_dataplanes(only=[2])           # node 2 is the client of the 1-2 link
+        c.start_dataplanes(only=[1])
+        deadline = time.monotonic() + 15
+        while c.telemetry(2, "/ethdev/link_status,0").get("status") != "UP":
+            check(time.monotonic() < deadline, "link 1-2 never came up")
+            check(c.procs["dp2"].popen.poll() is None, "dataplane 2 died:\n" +
+                  c.procs["dp2"].errors()[-2000:])
+            time.sleep(0.05)
+        for seg in ("1", "2"):
+            rc, out, err = c.run_client(11, ["-w", "rw", "-s", seg, "-n", "200", "-j"])
+            check(rc == 0, "segment %s not served:\n%s\n%s" % (seg, out[-1500:], err[-1500:]))
+
+
 TESTS = [
     test_coherent_writes_two_nodes_reads_third,
     test_bad_frames_dropped_counted_service_continues,
@@ -203,6 +221,7 @@ TESTS = [
     test_config_errors_report_file_and_line,
     test_peer_restart_loses_owned_pages_explicitly,
     test_dead_sharer_dropped_writers_proceed,
+    test_start_order_client_before_server,
 ]
 
 
