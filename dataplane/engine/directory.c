@@ -420,6 +420,10 @@ void home_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
 
 			if (dsm_engine_shard_of(s->d.seg_id, pg, e->cfg.nshards) != e->cfg.shard)
 				continue;
+			/* A restarted node reuses tokens: its old requests
+			 * must not make its new ones look like duplicates. */
+			if (d->last_req == node)
+				s->dir[pg].last_req = DSM_NODE_NONE;
 			if (d->state == DSM_DS_EXCLUSIVE && d->owner == node)
 				page_lost(e, s, pg, out);
 			else if (d->sharers & node_bit(node))

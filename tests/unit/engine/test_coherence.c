@@ -654,6 +654,27 @@ static void test_peer_down(void)
 	sim_free(s);
 }
 
+/* A restarted node reuses its tokens: once the home has written the old
+ * incarnation off, the same token is a new request, not a duplicate. */
+static void test_peer_down_token_reuse(void)
+{
+	struct sim *s = mk(2);
+	struct dsm_msg rq;
+
+	CU_ASSERT_EQUAL(sim_local(s, 2, SEG_A, 5, DSM_READ, 1), 0);
+	rq = pk(s, 2, 1)->m;
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 1)->status, 0);
+	/* the same request again is a duplicate while 2 is the same node */
+	CU_ASSERT_EQUAL(sim_inject(s, 1, &rq), -EALREADY);
+	sim_peer_down(s, 1, 2);
+	CU_ASSERT_EQUAL(sim_inject(s, 1, &rq), 0);
+	CU_ASSERT_EQUAL(sim_queued(s, 1, 2), 1);
+	CU_ASSERT_EQUAL(pk(s, 1, 2)->m.type, DSM_MSG_PAGE_GRANT);
+	CU_ASSERT_EQUAL(pk(s, 1, 2)->m.token, rq.token);
+	sim_free(s);
+}
+
 /* A sharer that is gone holds nothing: an invalidation round waiting only
  * for it completes, and it leaves the sharer set. */
 static void test_peer_down_sharer(void)
@@ -1260,6 +1281,7 @@ int main(void)
 		{ "lost_recall_ack", test_lost_recall_ack },
 		{ "peer_down", test_peer_down },
 		{ "peer_down_sharer", test_peer_down_sharer },
+		{ "peer_down_token_reuse", test_peer_down_token_reuse },
 		{ "local_refusals", test_local_refusals },
 		{ "home_refusals", test_home_refusals },
 		{ "bad_messages", test_bad_messages },
