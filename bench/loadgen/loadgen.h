@@ -33,7 +33,8 @@ struct lg_opts {
 	uint32_t write_pct;       /* rw: share of writes */
 	uint64_t seed;
 	bool     linger;
-	bool     sequential;      /* rw: pages in order, not random */          /* rw: keep serving after the workload */
+	bool     sequential;      /* rw: pages in order, not random */
+	uint32_t check_every;     /* raw: verify every Nth payload (1: all) */          /* rw: keep serving after the workload */
 	int64_t  verify_sum;      /* rw: final pass checks sum of counters (-1: off) */
 	uint16_t target;          /* raw/inject: node to address (0: segment home) */
 	bool     json;
@@ -64,7 +65,7 @@ void lg_page_write(void *page, uint32_t size, uint64_t counter, uint64_t writer,
 int  lg_page_check(const void *page, uint32_t size, uint64_t *counter);
 
 struct lg_result {
-	uint64_t ops, reads, writes, errors, check_failures, busy;
+	uint64_t ops, reads, writes, errors, check_failures, busy, timeouts;
 	uint64_t remote, local_hits;
 	double   elapsed_s;
 	struct lg_hist lat;

@@ -59,6 +59,7 @@ static void usage(FILE *f)
 		"  -L, --linger          rw: keep serving until SIGINT/SIGTERM afterwards\n"
 		"  -Q, --sequential      rw: visit pages in order instead of at random\n"
 		"  -t, --target NODE     raw/inject: node to address (default: segment home)\n"
+		"  -C, --check-every N   raw: verify the contents of every Nth page (default 1)\n"
 		"  -i, --idle MODE       poll or sleep (default sleep)\n"
 		"  -j, --json            also print a JSON summary line\n"
 		"  -h, --help\n");
@@ -132,6 +133,7 @@ static int parse_one(int opt, const char *arg, struct lg_opts *o)
 	case 'W': o->write_pct = (uint32_t)v; return v <= 100 ? 0 : -EINVAL;
 	case 'S': o->seed = v; return 0;
 	case 'V': o->verify_sum = (int64_t)v; return 0;
+	case 'C': o->check_every = (uint32_t)v; return v && v <= 1000000 ? 0 : -EINVAL;
 	case 't': o->target = (uint16_t)v; return v && v < DSM_MAX_NODES ? 0 : -EINVAL;
 	}
 	return -EINVAL;
@@ -140,6 +142,7 @@ static int parse_one(int opt, const char *arg, struct lg_opts *o)
 static int parse_options(int argc, char **argv, struct lg_opts *o)
 {
 	static const struct option longopts[] = {
+		{ "check-every", required_argument, NULL, 'C' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "depth", required_argument, NULL, 'q' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -161,9 +164,10 @@ static int parse_options(int argc, char **argv, struct lg_opts *o)
 	int c;
 
 	*o = (struct lg_opts){ .workload = LG_RW, .idle = DSM_IDLE_SLEEP, .ops = 10000,
-			       .depth = 16, .write_pct = 50, .verify_sum = -1 };
+			       .depth = 16, .write_pct = 50, .verify_sum = -1,
+			       .check_every = 1 };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:w:s:p:n:d:q:W:S:V:LQt:i:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:w:s:p:n:d:q:W:S:V:LQt:i:C:jh", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return 1;

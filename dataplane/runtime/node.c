@@ -45,11 +45,13 @@ struct idle {
 	uint64_t sleep_ns;
 };
 
+/* deadline_fn gives the earliest timer; it scans tables, so it is only
+ * called when the loop is about to sleep. */
 static void idle_step(struct dsm_node *n, struct idle *st, int work, uint64_t now,
-		      uint64_t next_deadline)
+		      uint64_t (*deadline_fn)(void *), void *arg)
 {
 	struct timespec ts;
-	uint64_t ns;
+	uint64_t ns, next_deadline;
 
 	if (work || n->params.idle == DSM_IDLE_POLL) {
 		st->empty = 0;
@@ -58,6 +60,7 @@ static void idle_step(struct dsm_node *n, struct idle *st, int work, uint64_t no
 	}
 	if (++st->empty < IDLE_SPINS)
 		return;
+	next_deadline = deadline_fn(arg);
 	ns = st->sleep_ns;
 	if (next_deadline > now && next_deadline - now < ns)
 		ns = next_deadline - now;
@@ -66,6 +69,11 @@ static void idle_step(struct dsm_node *n, struct idle *st, int work, uint64_t no
 	nanosleep(&ts, NULL);
 	n->idle_sleeps++;
 	st->sleep_ns = RTE_MIN(st->sleep_ns * 2, IDLE_MAX_NS);
+}
+
+static uint64_t shard_deadline(void *arg)
+{
+	return dsm_engine_next_deadline(((struct dsm_shard_rt *)arg)->eng);
 }
 
 static int worker_main(void *arg)
@@ -77,13 +85,14 @@ static int worker_main(void *arg)
 		uint64_t now = dsm_now_ns();
 		int work = dsm_shard_poll(sh, now);
 
-		idle_step(sh->node, &st, work, now, dsm_engine_next_deadline(sh->eng));
+		idle_step(sh->node, &st, work, now, shard_deadline, sh);
 	}
 	return 0;
 }
 
-static uint64_t main_deadline(struct dsm_node *n)
+static uint64_t main_deadline(void *arg)
 {
+	struct dsm_node *n = arg;
 	uint64_t d = dsm_io_next_deadline(n);
 
 	for (uint32_t s = 0; s < n->nshards; s++)
@@ -110,7 +119,7 @@ int dsm_node_run(struct dsm_node *n)
 			work += n->params.hooks.poll(n->params.hooks.ctx, n, now);
 		/* Frames produced by inline shards and hooks leave now. */
 		work += dsm_io_poll(n, now);
-		idle_step(n, &st, work, now, main_deadline(n));
+		idle_step(n, &st, work, now, main_deadline, n);
 	}
 	rte_eal_mp_wait_lcore();
 	return 0;
@@ -285,9 +294,7 @@ static void shards_fini(struct dsm_node *n)
 			rte_pktmbuf_free(obj);
 		while (sh->tx && rte_ring_dequeue(sh->tx, &obj) == 0)
 			rte_pktmbuf_free(obj);
-		while (sh->ctl && rte_ring_dequeue(sh->ctl, &obj) == 0)
-			if (((struct dsm_ctl *)obj)->owned_by_shard)
-				rte_free(obj);
+		/* Pending control calls belong to their (timed-out) callers. */
 		rte_ring_free(sh->rx);
 		rte_ring_free(sh->tx);
 		rte_ring_free(sh->ctl);

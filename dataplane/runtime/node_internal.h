@@ -19,7 +19,15 @@
 #define DSM_MAX_FRAG_PAYLOAD 4096u
 #define DSM_MBUF_DATA_ROOM (RTE_PKTMBUF_HEADROOM + DSM_MAX_FRAG_PAYLOAD + DSM_FRAME_OVERHEAD + 64)
 #define DSM_SHARD_RING   16384u
+/* Timers (retransmission, request and transaction deadlines) are checked at
+ * most this often: their deadlines are milliseconds away, and finding the
+ * earliest one scans tables, which must not happen on every poll. */
+#define DSM_TIMER_GRAIN_NS 10000ull
 #define DSM_BACKLOG_RING 8192u
+
+/* In-band notice to shards, carried like a message through their rx rings
+ * so that it is ordered with the peer's messages (not a wire type). */
+#define DSM_INT_PEER_DOWN 0xf0
 
 /* Parsed header of the first frame of a message, kept in the mbuf private
  * area of the head of the reassembled chain. */
@@ -75,19 +83,16 @@ struct dsm_shard_stats {
 };
 
 /* A request from another thread to a shard, answered through done. */
-enum dsm_ctl_kind { DSM_CTL_PEER_DOWN = 1, DSM_CTL_PAGE_INFO, DSM_CTL_EPOCH };
+enum dsm_ctl_kind { DSM_CTL_PAGE_INFO = 1 };
 struct dsm_ctl {
 	enum dsm_ctl_kind kind;
-	uint16_t node;
 	uint32_t seg_id;
 	uint64_t pgno;
-	uint64_t epoch;
 	int      rc;
 	struct dsm_page_info info;
 	/* Set with release ordering by the shard after filling rc/info; the
 	 * requester reads it with acquire ordering (pairs with that store). */
 	uint32_t done;
-	bool     owned_by_shard;       /* fire-and-forget: shard frees it */
 };
 
 struct dsm_shard_rt {
@@ -100,6 +105,7 @@ struct dsm_shard_rt {
 	struct rte_ring *tx;           /* frames out to the I/O lcore (SP/SC) */
 	struct rte_ring *ctl;          /* struct dsm_ctl * (MP/SC) */
 	struct dsm_actions acts;
+	uint64_t next_timer_check;
 	struct dsm_shard_stats st;
 };
 
@@ -112,6 +118,8 @@ struct dsm_node {
 	uint32_t nports;
 	struct dsm_port_rt ports[DSM_CFG_MAX_PORTS];
 	struct dsm_peer_rt *peers[DSM_MAX_NODES];   /* by node id */
+	uint32_t npeers;
+	struct dsm_peer_rt *peer_list[DSM_CFG_MAX_PEERS]; /* the same, packed */
 	uint32_t nsegs;
 	struct dsm_seg_rt segs[DSM_CFG_MAX_SEGMENTS];
 	struct rte_hash *seg_index;                 /* seg_id -> segs[] index */
@@ -124,6 +132,7 @@ struct dsm_node {
 	uint64_t fault_dropped, fault_duplicated;
 	uint64_t idle_sleeps;
 	uint64_t next_link_check;      /* dsm_ports_maintain() */
+	uint64_t next_timer_check;     /* channel retransmission timers */
 };
 
 /* frames.c */
@@ -145,11 +154,10 @@ void dsm_peers_fini(struct dsm_node *n);
 /* shard.c */
 int  dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now);
 int  dsm_shard_dispatch(struct dsm_node *n, struct rte_mbuf *msg);
+void dsm_shards_peer_down(struct dsm_node *n, uint16_t node);
 int  dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now);
 int  dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *c,
 			uint32_t timeout_ms);
-void dsm_shards_post(struct dsm_node *n, enum dsm_ctl_kind kind, uint16_t node,
-		     uint64_t epoch);
 
 /* port.c */
 int  dsm_ports_init(struct dsm_node *n);

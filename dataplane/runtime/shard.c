@@ -23,6 +23,31 @@ int dsm_shard_dispatch(struct dsm_node *n, struct rte_mbuf *msg)
 	return rte_ring_mp_enqueue(n->shards[s].rx, msg) ? -ENOBUFS : 0;
 }
 
+/* Tell every shard that node is gone, in band: the notice is queued in each
+ * shard's rx ring behind everything the old incarnation sent and ahead of
+ * anything the new one sends (a control ring would race with the data). */
+void dsm_shards_peer_down(struct dsm_node *n, uint16_t node)
+{
+	for (uint32_t s = 0; s < n->nshards; s++) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(n->pool);
+		struct dsm_hdr *h;
+
+		if (!m) {
+			RTE_LOG(ERR, USER1, "shard %u: no mbuf for peer-down notice\n", s);
+			n->drops[DSM_DROP_NOBUF]++;
+			continue;
+		}
+		h = dsm_mbuf_hdr(m);
+		memset(h, 0, sizeof(*h));
+		h->type = DSM_INT_PEER_DOWN;
+		h->src_node = node;
+		if (rte_ring_mp_enqueue(n->shards[s].rx, m)) {
+			n->drops[DSM_DROP_NOBUF]++;
+			rte_pktmbuf_free(m);
+		}
+	}
+}
+
 static int exec_send(struct dsm_shard_rt *sh, const struct dsm_msg *m)
 {
 	struct dsm_node *n = sh->node;
@@ -132,24 +157,17 @@ int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
 
 static void ctl_one(struct dsm_shard_rt *sh, struct dsm_ctl *c, uint64_t now)
 {
+	(void)now;
 	switch (c->kind) {
-	case DSM_CTL_PEER_DOWN:
-		dsm_engine_peer_down(sh->eng, now, c->node, &sh->acts);
-		dsm_shard_exec(sh, now);
-		c->rc = 0;
-		break;
-	case DSM_CTL_EPOCH:
-		dsm_engine_set_epoch(sh->eng, c->epoch);
-		c->rc = 0;
-		break;
 	case DSM_CTL_PAGE_INFO:
 		c->rc = dsm_engine_page_info(sh->eng, c->seg_id, c->pgno, &c->info);
 		break;
+	default:
+		c->rc = -EINVAL;
+		break;
 	}
-	if (c->owned_by_shard)
-		rte_free(c);
-	else /* pairs with the acquire load in dsm_shard_ctl_call() */
-		__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+	/* pairs with the acquire load in dsm_shard_ctl_call() */
+	__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
 }
 
 int dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now)
@@ -165,38 +183,24 @@ int dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now)
 		struct dsm_msg m;
 
 		dsm_msg_from_chain(msgs[i], &m);
-		sh->st.rx_msgs++;
-		dsm_engine_rx(sh->eng, now, &m, &sh->acts);
+		if (m.type == DSM_INT_PEER_DOWN)
+			dsm_engine_peer_down(sh->eng, now, m.src, &sh->acts);
+		else {
+			sh->st.rx_msgs++;
+			dsm_engine_rx(sh->eng, now, &m, &sh->acts);
+		}
 		dsm_shard_exec(sh, now);
 		rte_pktmbuf_free(msgs[i]);
 	}
-	if (dsm_engine_next_deadline(sh->eng) <= now) {
-		dsm_engine_tick(sh->eng, now, &sh->acts);
-		dsm_shard_exec(sh, now);
-		nb++;
+	if (now >= sh->next_timer_check) {
+		sh->next_timer_check = now + DSM_TIMER_GRAIN_NS;
+		if (dsm_engine_next_deadline(sh->eng) <= now) {
+			dsm_engine_tick(sh->eng, now, &sh->acts);
+			dsm_shard_exec(sh, now);
+			nb++;
+		}
 	}
 	return (int)nb;
-}
-
-/* Post a fire-and-forget notice to every shard. */
-void dsm_shards_post(struct dsm_node *n, enum dsm_ctl_kind kind, uint16_t node, uint64_t epoch)
-{
-	for (uint32_t s = 0; s < n->nshards; s++) {
-		struct dsm_ctl *c = rte_zmalloc(NULL, sizeof(*c), 0);
-
-		if (!c) {
-			RTE_LOG(ERR, USER1, "shard %u: no memory for control notice\n", s);
-			continue;
-		}
-		c->kind = kind;
-		c->node = node;
-		c->epoch = epoch;
-		c->owned_by_shard = true;
-		if (rte_ring_mp_enqueue(n->shards[s].ctl, c)) {
-			RTE_LOG(ERR, USER1, "shard %u: control ring full\n", s);
-			rte_free(c);
-		}
-	}
 }
 
 /* Synchronous call into a shard from a control thread, with a deadline.
@@ -213,7 +217,6 @@ int dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *req,
 		return -ENOMEM;
 	*c = *req;
 	c->done = 0;
-	c->owned_by_shard = false;
 	if (rte_ring_mp_enqueue(n->shards[shard].ctl, c)) {
 		rte_free(c);
 		return -EBUSY;
