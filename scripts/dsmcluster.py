@@ -56,13 +56,13 @@ class Proc:
             return f.read()
 
     def wait_for(self, text, timeout):
-        """Wait until text appears in stdout (polling the log file)."""
+        """Wait until text appears in stdout or stderr (polling the logs)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.output():
+            if text in self.output() or text in self.errors():
                 return
             if self.popen.poll() is not None:
-                if text in self.output():
+                if text in self.output() or text in self.errors():
                     return
                 raise ClusterError("%s exited (%s) before printing %r:\n%s\n%s" % (
                     self.name, self.popen.returncode, text, self.output()[-3000:],
@@ -92,7 +92,7 @@ class Proc:
 class Cluster:
     def __init__(self, build, ndataplanes=3, clients=(11, 12, 13), segments=None,
                  mtu=1500, idle="sleep", tag="dsm", keep=False, dataplane_lcores=None,
-                 tuning=None):
+                 tuning=None, shared_memory=()):
         self.build = os.path.abspath(build)
         self.ndp = ndataplanes
         self.clients = list(clients)
@@ -102,6 +102,10 @@ class Cluster:
         self.keep = keep
         self.tuning = tuning or {}
         self.dataplane_lcores = dataplane_lcores or {}
+        # Nodes whose hugepage files stay linked, so that secondary processes
+        # (dpdk-dumpcap, dpdk-proc-info) can attach; others unlink them at
+        # once, so that nothing is left behind even after a SIGKILL.
+        self.shared_memory = set(shared_memory)
         self.workdir = tempfile.mkdtemp(prefix=tag + "-")
         self.uniq = "%s%d" % (tag, os.getpid())
         self.procs = {}
@@ -146,8 +150,9 @@ class Cluster:
         return "%s-n%d" % (self.uniq, node)
 
     def eal(self, node, lcores):
+        unlink = [] if node in self.shared_memory else ["--huge-unlink"]
         return ["--lcores", lcores, "--no-pci", "--file-prefix", self.prefix(node),
-                "--huge-unlink", "--log-level", "pmd.net.memif:crit"]
+                "--log-level", "pmd.net.memif:crit"] + unlink
 
     # ---- processes -----------------------------------------------------
     def start_dataplanes(self, timeout=30, extra=None, only=None):
@@ -216,6 +221,10 @@ class Cluster:
             rcs[name] = p.stop()
         for node in self.dataplanes + self.clients:
             shutil.rmtree("/var/run/dpdk/%s" % self.prefix(node), ignore_errors=True)
+            if node in self.shared_memory:
+                for f in os.listdir("/dev/hugepages"):
+                    if f.startswith(self.prefix(node) + "map_"):
+                        os.unlink(os.path.join("/dev/hugepages", f))
         return rcs
 
     def cleanup(self):

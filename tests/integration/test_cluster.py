@@ -9,13 +9,14 @@ and stops every process it started by pid.  Prints one PASS/FAIL line per test
 and a closing "N passed, N failed" line; exits non-zero on any failure.
 """
 import os
+import re
 import subprocess
 import sys
 import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
-from dsmcluster import Cluster, ClusterError, parse_json_lines  # noqa: E402
+from dsmcluster import Cluster, ClusterError, Proc, parse_json_lines  # noqa: E402
 
 BUILD = None
 PAGES = 32
@@ -213,6 +214,28 @@ def test_start_order_client_before_server():
             check(rc == 0, "segment %s not served:\n%s\n%s" % (seg, out[-1500:], err[-1500:]))
 
 
+def test_dumpcap_captures_traffic():
+    """dpdk-dumpcap attaches to a running dataplane (rte_pdump) and captures
+    its protocol frames into a pcapng file."""
+    with Cluster(BUILD, tag="dsmcap", ndataplanes=1, clients=(11,), shared_memory=(1,)) as c:
+        c.start_dataplanes()
+        out = os.path.join(c.workdir, "cap.pcapng")
+        cap = Proc("dumpcap", ["dpdk-dumpcap", "--file-prefix", c.prefix(1), "-i",
+                               "net_memif0", "-c", "20", "-w", out], c.workdir, c.prefix(1))
+        c.procs["dumpcap"] = cap
+        cap.wait_for("Packets captured:", 60)   # its capture loop is running
+        rc, o, e = c.run_client(11, ["-w", "rw", "-s", "1", "-n", "200", "-j"])
+        check(rc == 0, "client failed: %s %s" % (o[-1000:], e[-1000:]))
+        check(cap.wait(60) == 0, "dumpcap failed:\n" + cap.errors()[-2000:])
+        got = re.search(r"Packets received/dropped on interface 'net_memif0': (\d+)/0",
+                        cap.errors())
+        check(got and int(got.group(1)) >= 20, "capture count:\n" + cap.errors())
+        with open(out, "rb") as f:
+            data = f.read()
+        check(data[:4] == b"\x0a\x0d\x0d\x0a", "not a pcapng file")
+        check(b"DSMP" in data, "no dsm frame (magic DSMP) in the capture")
+
+
 TESTS = [
     test_coherent_writes_two_nodes_reads_third,
     test_bad_frames_dropped_counted_service_continues,
@@ -222,6 +245,7 @@ TESTS = [
     test_peer_restart_loses_owned_pages_explicitly,
     test_dead_sharer_dropped_writers_proceed,
     test_start_order_client_before_server,
+    test_dumpcap_captures_traffic,
 ]
 
 
