@@ -155,16 +155,38 @@ static void test_file_errors(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "node.id and node.ip are required"));
 }
 
-int main(void)
+/* The shipped examples (config/, passed as argv[1] by meson) must load. */
+static const char *examples_dir;
+
+static void test_examples(void)
+{
+	static struct dsm_config c;
+	static const char *const names[] = { "node1.yaml", "node2.yaml", "node3.yaml",
+					     "client11.yaml" };
+	char path[512], err[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(examples_dir);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", examples_dir, names[i]);
+		if (dsm_config_load(path, &c, err, sizeof(err)))
+			printf("\n  %s", err);
+		CU_ASSERT_EQUAL(dsm_config_load(path, &c, err, sizeof(err)), 0);
+		CU_ASSERT(c.npeers > 0 && c.nports == c.npeers && c.nsegments == 3);
+	}
+}
+
+int main(int argc, char **argv)
 {
 	CU_pSuite s;
 
+	examples_dir = argc > 1 ? argv[1] : NULL;
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	s = CU_add_suite("runtime_config", NULL, NULL);
 	if (!s || !CU_add_test(s, "valid", test_valid) ||
 	    !CU_add_test(s, "rejections", test_rejections) ||
-	    !CU_add_test(s, "file_errors", test_file_errors))
+	    !CU_add_test(s, "file_errors", test_file_errors) ||
+	    !CU_add_test(s, "examples", test_examples))
 		return 1;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
