@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,60 +267,54 @@ static int segment_field(struct parser *p, const char *key, yaml_node_t *v, void
 	return fail(p, p->key, "unknown key 'segments[].%s'", key);
 }
 
+/* Numeric tuning keys: range as written in the file, and the factor that
+ * turns the file's unit into the field's (ms/us -> ns). */
+struct num_key {
+	const char *key;
+	uint64_t lo, hi, scale;
+	size_t off, size;
+};
+
+#define NUM_KEY(k, lo, hi, scale, field) \
+	{ k, lo, hi, scale, offsetof(struct dsm_config, field), \
+	  sizeof(((struct dsm_config *)0)->field) }
+
+static const struct num_key tuning_keys[] = {
+	NUM_KEY("request_timeout_ms", 1, 3600000, 1000000, request_timeout_ns),
+	NUM_KEY("home_timeout_ms", 1, 3600000, 1000000, home_timeout_ns),
+	NUM_KEY("retry_base_us", 1, 1000000, 1000, retry_base_ns),
+	NUM_KEY("retry_max_us", 1, 10000000, 1000, retry_max_ns),
+	NUM_KEY("max_retries", 0, 100000, 1, max_retries),
+	NUM_KEY("window", 8, 4096, 1, window),
+	NUM_KEY("rto_us", 10, 10000000, 1000, rto_ns),
+	NUM_KEY("rto_min_us", 1, 10000000, 1000, rto_min_ns),
+	NUM_KEY("rto_max_ms", 1, 60000, 1000000, rto_max_ns),
+	NUM_KEY("max_retx", 1, 1000, 1, max_retx),
+	NUM_KEY("mbufs", 1024, 1u << 22, 1, mbufs),
+	NUM_KEY("fault_drop_pct", 0, 50, 1, fault_drop_pct),
+	NUM_KEY("fault_dup_pct", 0, 50, 1, fault_dup_pct),
+	NUM_KEY("fault_seed", 0, UINT64_MAX, 1, fault_seed),
+};
+
 static int tuning_field(struct parser *p, const char *key, yaml_node_t *v, void *obj)
 {
-	struct dsm_config *c = obj;
-	uint64_t x;
-	int rc;
+	for (size_t i = 0; i < sizeof(tuning_keys) / sizeof(tuning_keys[0]); i++) {
+		const struct num_key *k = &tuning_keys[i];
+		uint8_t *field = (uint8_t *)obj + k->off;
+		uint64_t x;
+		int rc;
 
-	if (!strcmp(key, "max_retries"))
-		return GET_NUM(p, v, 0, 100000, c->max_retries);
-	if (!strcmp(key, "window"))
-		return GET_NUM(p, v, 8, 4096, c->window);
-	if (!strcmp(key, "max_retx"))
-		return GET_NUM(p, v, 1, 1000, c->max_retx);
-	if (!strcmp(key, "mbufs"))
-		return GET_NUM(p, v, 1024, 1u << 22, c->mbufs);
-	if (!strcmp(key, "fault_drop_pct"))
-		return GET_NUM(p, v, 0, 50, c->fault_drop_pct);
-	if (!strcmp(key, "fault_dup_pct"))
-		return GET_NUM(p, v, 0, 50, c->fault_dup_pct);
-	if (!strcmp(key, "fault_seed"))
-		return GET_NUM(p, v, 0, UINT64_MAX, c->fault_seed);
-	if (!strcmp(key, "request_timeout_ms")) {
-		rc = get_u64(p, v, 1, 3600000, &x);
-		c->request_timeout_ns = x * 1000000ull;
-		return rc;
-	}
-	if (!strcmp(key, "home_timeout_ms")) {
-		rc = get_u64(p, v, 1, 3600000, &x);
-		c->home_timeout_ns = x * 1000000ull;
-		return rc;
-	}
-	if (!strcmp(key, "retry_max_us")) {
-		rc = get_u64(p, v, 1, 10000000, &x);
-		c->retry_max_ns = x * 1000ull;
-		return rc;
-	}
-	if (!strcmp(key, "retry_base_us")) {
-		rc = get_u64(p, v, 1, 1000000, &x);
-		c->retry_base_ns = x * 1000ull;
-		return rc;
-	}
-	if (!strcmp(key, "rto_min_us")) {
-		rc = get_u64(p, v, 1, 10000000, &x);
-		c->rto_min_ns = x * 1000ull;
-		return rc;
-	}
-	if (!strcmp(key, "rto_max_ms")) {
-		rc = get_u64(p, v, 1, 60000, &x);
-		c->rto_max_ns = x * 1000000ull;
-		return rc;
-	}
-	if (!strcmp(key, "rto_us")) {
-		rc = get_u64(p, v, 10, 10000000, &x);
-		c->rto_ns = x * 1000ull;
-		return rc;
+		if (strcmp(key, k->key))
+			continue;
+		rc = get_u64(p, v, k->lo, k->hi, &x);
+		if (rc)
+			return rc;
+		x *= k->scale;
+		if (k->size == sizeof(uint32_t))
+			*(uint32_t *)field = (uint32_t)x;
+		else
+			*(uint64_t *)field = x;
+		return 0;
 	}
 	return fail(p, p->key, "unknown key 'tuning.%s'", key);
 }
