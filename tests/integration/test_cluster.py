@@ -94,7 +94,8 @@ def test_bad_frames_dropped_counted_service_continues():
 
 
 def test_telemetry_script_and_segments():
-    """dpdk-telemetry.py can query the daemon's commands."""
+    """dpdk-telemetry.py can query the daemon's commands; SIGTERM stops the
+    daemon cleanly."""
     with Cluster(BUILD, tag="dsmtel", ndataplanes=2, clients=()) as c:
         c.start_dataplanes()
         out = subprocess.run(["dpdk-telemetry.py", "-f", c.prefix(1)],
@@ -103,6 +104,11 @@ def test_telemetry_script_and_segments():
         check('"kv"' in out and '"array"' in out, "segments missing:\n" + out)
         check('"2"' in out, "peer 2 missing:\n" + out)
         check("seg_id,pgno" in out, "help text missing:\n" + out)
+        # SIGTERM: a clean exit with the counters printed.
+        dp = c.procs["dp1"]
+        check(dp.stop() == 0, "dataplane 1 did not exit cleanly on SIGTERM")
+        check("node 1 epoch 1:" in dp.output() and "drops: total=" in dp.output(),
+              "no final statistics:\n" + dp.output()[-1000:])
 
 
 def test_lossy_links_still_coherent():
