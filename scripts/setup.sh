@@ -17,6 +17,8 @@ packages=(
 	gcc libc6-dev make meson ninja-build pkg-config python3 valgrind
 	# DPDK: libraries, PMDs (memif, ring, null, pcap), testpmd/dumpcap/telemetry tools
 	dpdk dpdk-dev libdpdk-dev
+	# test hosts: network namespaces and veth pairs (jumbo-frame test)
+	iproute2
 	# NUMA placement, hugepages
 	libnuma-dev libhugetlbfs-bin
 	# config (YAML), JSON, unit tests
