@@ -163,5 +163,7 @@ int lg_inject_run(struct lg_ctx *c)
 	}
 	printf("}}\n");
 	fflush(stdout);
-	return 0;
+	return dsm_node_send(c->node, &(struct dsm_msg){ .type = DSM_MSG_VMA_REQ,
+			     .dst = c->o.target, .seg_id = DSM_SEG_ALL,
+			     .token = LG_INJECT_SYNC_TOKEN }, NULL);
 }

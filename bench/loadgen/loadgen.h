@@ -81,6 +81,8 @@ struct lg_ctx {
 	uint64_t issued, inflight;
 	bool workload_done;
 	bool summary_printed;
+	bool injected;        /* inject: frames sent, sync request sent */
+	bool inject_synced;   /* inject: the target answered the sync request */
 	struct lg_result r;
 	uint64_t rng;
 	void *state;          /* per-workload state */
@@ -98,6 +100,9 @@ int  lg_raw_start(struct lg_ctx *c);
 int  lg_raw_poll(struct lg_ctx *c, uint64_t now);
 bool lg_raw_msg(struct lg_ctx *c, const struct dsm_msg *m, uint64_t now);
 
+/* Send every kind of bad frame, then a VMA_REQ to the target: its answer,
+ * on the same in-order link, proves the bad frames were all consumed. */
 int  lg_inject_run(struct lg_ctx *c);
+#define LG_INJECT_SYNC_TOKEN 0x1a1ec7ull
 
 #endif /* DSM_LOADGEN_H */

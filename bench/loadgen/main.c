@@ -216,6 +216,11 @@ static bool hook_msg(void *ctx, struct dsm_node *n, const struct dsm_msg *m, uin
 	struct lg_ctx *c = ctx;
 
 	(void)n;
+	if (m->type == DSM_MSG_VMA_RESP && c->o.workload == LG_INJECT) {
+		if (m->src == c->o.target && m->token == LG_INJECT_SYNC_TOKEN)
+			c->inject_synced = true;
+		return true;
+	}
 	if (m->type == DSM_MSG_VMA_RESP)
 		return on_vma(c, m);
 	if (c->o.workload == LG_RAW && c->state)
@@ -269,11 +274,35 @@ static int start_workload(struct lg_ctx *c)
 
 static void print_summary(struct lg_ctx *c);
 
+/* inject: send, then wait (bounded) for the target's answer to the sync. */
+static int inject_poll(struct lg_ctx *c, struct dsm_node *n, uint64_t now)
+{
+	if (!c->injected) {
+		c->injected = true;
+		if (lg_inject_run(c)) {
+			c->exit_code = 1;
+			dsm_node_stop(n);
+		}
+		return 1;
+	}
+	if (c->inject_synced) {
+		dsm_node_stop(n);
+	} else if (now - c->start_ns > DISCOVERY_TIMEOUT_NS) {
+		fprintf(stderr, "dsm-loadgen: node %u never confirmed the injected frames\n",
+			c->o.target);
+		c->exit_code = 1;
+		dsm_node_stop(n);
+	}
+	return 0;
+}
+
 static int hook_poll(void *ctx, struct dsm_node *n, uint64_t now)
 {
 	struct lg_ctx *c = ctx;
 	int rc;
 
+	if (c->o.workload == LG_INJECT)
+		return inject_poll(c, n, now);
 	if (!c->state) {
 		if (!c->seg_ready) {
 			if (now - c->start_ns > DISCOVERY_TIMEOUT_NS) {
@@ -362,7 +391,9 @@ static int run(struct lg_ctx *c)
 	if (dsm_node_wait_links(c->node, 10000)) {
 		rc = 1;
 	} else if (c->o.workload == LG_INJECT) {
-		rc = lg_inject_run(c) ? 1 : 0;
+		c->start_ns = dsm_now_ns();
+		dsm_node_run(c->node);
+		rc = c->exit_code || !c->inject_synced;
 	} else {
 		c->start_ns = dsm_now_ns();
 		discover(c);
