@@ -19,7 +19,7 @@ import tempfile
 import time
 
 DEFAULT_SEGMENTS = [
-    # (id, name, size, home)
+    # (id, name, size, home[, page_size])
     (1, "kv", "1M", 1),
     (2, "array", "1M", 2),
     (3, "pingpong", "64K", 3),
@@ -127,11 +127,16 @@ class Cluster:
             if other not in self.dataplanes and node not in self.dataplanes:
                 continue
             role = "server" if node < other else "client"
+            # mac=: memif cannot change its MAC later; this is the node's
+            # default MAC (derived from its id), which peers assume.
             ports.append("  - name: to%d\n    vdev: net_memif%d\n"
-                         "    args: role=%s,id=0,socket=%s,socket-abstract=no\n"
-                         "    mtu: %d" % (other, k, role, self._link_sock(node, other), self.mtu))
+                         "    args: role=%s,id=0,socket=%s,socket-abstract=no,"
+                         "mac=02:d5:00:00:%02x:%02x\n"
+                         "    mtu: %d" % (other, k, role, self._link_sock(node, other),
+                                         node >> 8, node & 0xff, self.mtu))
             peers.append("  - id: %d\n    ip: 10.77.0.%d\n    port: to%d" % (other, other, other))
-        segs = ["  - id: %d\n    name: %s\n    size: %s\n    home: %d" % s
+        segs = ["  - id: %d\n    name: %s\n    size: %s\n    home: %d" % s[:4] +
+                ("\n    page_size: %s" % s[4] if len(s) > 4 else "")
                 for s in self.segments]
         tuning = "".join("\n  %s: %s" % kv for kv in sorted(self.tuning.items()))
         return ("node:\n  id: %d\n  ip: 10.77.0.%d\n  epoch: 1\n"

@@ -32,11 +32,11 @@ struct lg_opts {
 	uint32_t depth;           /* outstanding requests */
 	uint32_t write_pct;       /* rw: share of writes */
 	uint64_t seed;
-	bool     linger;
+	bool     linger;          /* rw: keep serving after the workload */
 	bool     sequential;      /* rw: pages in order, not random */
-	uint32_t check_every;     /* raw: verify every Nth payload (1: all) */          /* rw: keep serving after the workload */
+	uint32_t check_every;     /* raw: verify every Nth payload (1: all) */
 	int64_t  verify_sum;      /* rw: final pass checks sum of counters (-1: off) */
-	uint16_t target;          /* raw/inject: node to address (0: segment home) */
+	uint16_t target;          /* raw: node to address (0: segment home); inject: required */
 	bool     json;
 };
 

@@ -3,8 +3,9 @@
  * dsm-dataplane [EAL options] -- --config FILE [--idle poll|sleep]
  *
  * A thin main over the node runtime: EAL, options, config, ports, then the
- * lcore loops until SIGINT/SIGTERM.  Prints "dsm-dataplane: ready" on stdout
- * once every port's link is up, which is what scripts wait for.
+ * lcore loops until SIGINT/SIGTERM.  Prints "dsm-dataplane: node N ready" on
+ * stdout once its ports are started (links come up as peers appear; with
+ * --link-timeout it first waits for them), which is what scripts wait for.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -35,6 +35,8 @@ static bool cfg_valid(const struct dsm_engine_cfg *c)
 	       c->nshards >= 1 && c->shard < c->nshards &&
 	       c->max_pending >= 1 && c->max_pending < (UINT32_MAX >> 1) &&
 	       c->max_waiters >= 1 && c->max_waiters < (UINT32_MAX >> 1) &&
+	       (uint64_t)c->max_waiters + 2ull * c->max_pending + DSM_ENGINE_MAX_SEGS <=
+		       DSM_ACTIONS_MAX &&
 	       c->req_timeout_ns > 0 && c->home_timeout_ns > 0;
 }
 

@@ -120,10 +120,18 @@ struct dsm_action {
 	bool     remote;      /* COMPLETE: needed the network (major fault) */
 };
 
-#define DSM_ACTIONS_MAX 128
+/* Segments one engine instance knows. */
+#define DSM_ENGINE_MAX_SEGS 64u
+
+/* One engine call emits at most max_waiters + 2 * max_pending + one per
+ * segment actions (a tick that fails everything, a peer_down that aborts
+ * and grants everything); dsm_engine_create refuses a config whose worst
+ * case exceeds DSM_ACTIONS_MAX, so a caller that clears the array before
+ * each call never overflows it. */
+#define DSM_ACTIONS_MAX 2048
 struct dsm_actions {
 	uint32_t n;
-	uint32_t overflow;    /* actions that did not fit (a bug; counted) */
+	uint32_t overflow;    /* actions that did not fit (caller bug; counted) */
 	struct dsm_action a[DSM_ACTIONS_MAX];
 };
 

@@ -20,7 +20,6 @@
 
 #include "engine/coherence.h"
 
-#define DSM_ENGINE_MAX_SEGS 64u
 #define DSM_NIL             UINT32_MAX
 /* Backoff never grows past base << DSM_RETRY_SHIFT_MAX. */
 #define DSM_RETRY_SHIFT_MAX 16u

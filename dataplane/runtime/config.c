@@ -51,26 +51,31 @@ static const char *scalar(const yaml_node_t *n)
 	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-/* Unsigned integer with optional K/M/G (binary) suffix, within [lo, hi]. */
+/* Decimal unsigned integer with an optional K/M/G (binary) suffix, within
+ * [lo, hi].  Decimal only: "010" is ten, not an octal eight. */
 static int get_u64(struct parser *p, const yaml_node_t *n, uint64_t lo, uint64_t hi,
 		   uint64_t *out)
 {
 	const char *s = scalar(n);
 	char *end;
 	unsigned long long v;
+	unsigned shift = 0;
 
-	if (!s || !*s || *s == '-')
+	if (!s || !*s || *s == '-' || *s == '+')
 		return fail(p, n, "expected an unsigned integer");
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, 10);
 	if (errno)
 		return fail(p, n, "integer '%s' out of range", s);
 	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
 	default: break;
 	}
+	if (shift && v > (UINT64_MAX >> shift))
+		return fail(p, n, "integer '%s' out of range", s);
+	v <<= shift;
 	if (*end)
 		return fail(p, n, "'%s' is not an unsigned integer", s);
 	if (v < lo || v > hi)
@@ -462,6 +467,8 @@ static int check_whole(struct parser *p, struct dsm_config *c, yaml_node_t *root
 			return fail(p, root, "peer %u has this node's own id", c->node_id);
 	if (c->window & (c->window - 1))
 		return fail(p, root, "tuning.window must be a power of two");
+	if (c->rto_max_ns < c->rto_ns || c->rto_max_ns < c->rto_min_ns)
+		return fail(p, root, "tuning.rto_max_ms must be at least rto_us and rto_min_us");
 	return 0;
 }
 

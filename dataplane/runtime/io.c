@@ -9,9 +9,10 @@
  * session of ours predates a reset of our channel: it is dropped, and the
  * peer is told our current session by an ack so it resets too.  A frame
  * carrying a new session of the peer means the peer restarted or reset:
- * our channel with it restarts at sequence 0 and every transaction waiting
- * on it is failed (the engine retries).  This is what lets a node restart
- * without a membership change.
+ * our channel with it restarts at sequence 0 and the shards write the old
+ * incarnation off (dsm_engine_peer_down: local requests waiting on it fail
+ * with -EHOSTUNREACH, it leaves sharer sets, pages it owned are LOST).
+ * This is what lets a node restart without a membership change.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -67,7 +67,6 @@ static void idle_step(struct dsm_node *n, struct idle *st, int work, uint64_t no
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)ns;
 	nanosleep(&ts, NULL);
-	n->idle_sleeps++;
 	st->sleep_ns = RTE_MIN(st->sleep_ns * 2, IDLE_MAX_NS);
 }
 
@@ -153,7 +152,9 @@ static int shard_init(struct dsm_node *n, uint32_t idx, unsigned lcore, bool inl
 	sh->tx = rte_ring_create(name, DSM_SHARD_RING, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "dsm_ctl_%u", idx);
 	sh->ctl = rte_ring_create(name, 256, socket, RING_F_SC_DEQ);
-	if (!sh->eng || !sh->rx || !sh->tx || !sh->ctl) {
+	sh->frames = rte_malloc_socket("dsm_frames", DSM_MAX_MSG_FRAMES * sizeof(*sh->frames),
+				       0, socket);
+	if (!sh->eng || !sh->rx || !sh->tx || !sh->ctl || !sh->frames) {
 		RTE_LOG(ERR, USER1, "shard %u: cannot allocate engine or rings\n", idx);
 		return -ENOMEM;
 	}
@@ -244,8 +245,13 @@ static int node_alloc(struct dsm_node *n)
 					  RTE_ALIGN(sizeof(struct dsm_mbuf_priv),
 						    RTE_MBUF_PRIV_ALIGN),
 					  DSM_MBUF_DATA_ROOM, (int)rte_socket_id());
+	n->notice_pool = rte_pktmbuf_pool_create("dsm_notices", 1023, 0,
+						 RTE_ALIGN(sizeof(struct dsm_mbuf_priv),
+							   RTE_MBUF_PRIV_ALIGN),
+						 0, (int)rte_socket_id());
 	n->seg_index = rte_hash_create(&hp);
-	if (!n->pool || !n->seg_index) {
+	n->frames = rte_malloc("dsm_frames", DSM_MAX_MSG_FRAMES * sizeof(*n->frames), 0);
+	if (!n->pool || !n->notice_pool || !n->seg_index || !n->frames) {
 		RTE_LOG(ERR, USER1, "cannot allocate mbuf pool (%u mbufs) or segment index: %s\n",
 			n->cfg.mbufs, rte_strerror(rte_errno));
 		return -ENOMEM;
@@ -298,6 +304,7 @@ static void shards_fini(struct dsm_node *n)
 		rte_ring_free(sh->rx);
 		rte_ring_free(sh->tx);
 		rte_ring_free(sh->ctl);
+		rte_free(sh->frames);
 		dsm_engine_destroy(sh->eng);
 	}
 	n->nshards = 0;
@@ -313,6 +320,8 @@ void dsm_node_destroy(struct dsm_node *n)
 	for (uint32_t i = 0; i < n->nsegs; i++)
 		rte_free(n->segs[i].base);
 	rte_hash_free(n->seg_index);
+	rte_free(n->frames);
+	rte_mempool_free(n->notice_pool);
 	rte_mempool_free(n->pool);
 	free(n);
 }
@@ -332,13 +341,12 @@ int dsm_node_local(struct dsm_node *n, uint32_t seg_id, uint64_t pgno,
 
 int dsm_node_send(struct dsm_node *n, const struct dsm_msg *m, const void *payload)
 {
-	struct rte_mbuf *frames[DSM_BURST * 4];
 	uint32_t nf;
-	int rc = dsm_build_frames(n, m, payload, frames, RTE_DIM(frames), &nf);
+	int rc = dsm_build_frames(n, m, payload, n->frames, DSM_MAX_MSG_FRAMES, &nf);
 
 	if (rc)
 		return rc;
-	return dsm_io_send_frames(n, frames, nf, dsm_now_ns());
+	return dsm_io_send_frames(n, n->frames, nf, dsm_now_ns());
 }
 
 int dsm_node_xmit_raw(struct dsm_node *n, uint16_t dst, const void *frame, uint32_t len)

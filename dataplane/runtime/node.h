@@ -101,7 +101,7 @@ uint16_t dsm_node_self(const struct dsm_node *n);
 uint64_t dsm_node_epoch(const struct dsm_node *n);
 const struct dsm_config *dsm_node_config(const struct dsm_node *n);
 
-/* Print a human-readable statistics summary (shutdown, SIGUSR1). */
+/* Print a human-readable statistics summary (at shutdown). */
 void dsm_node_print_stats(struct dsm_node *n, FILE *f);
 
 #endif /* DSM_RUNTIME_NODE_H */

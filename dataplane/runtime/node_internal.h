@@ -19,6 +19,11 @@
 #define DSM_MAX_FRAG_PAYLOAD 4096u
 #define DSM_MBUF_DATA_ROOM (RTE_PKTMBUF_HEADROOM + DSM_MAX_FRAG_PAYLOAD + DSM_FRAME_OVERHEAD + 64)
 #define DSM_SHARD_RING   16384u
+/* Frames of the largest message: a 2 MiB page at the smallest MTU (576). */
+#define DSM_MAX_MSG_FRAMES 4608u
+_Static_assert(DSM_MAX_MSG_FRAMES >= (DSM_MSG_MAX + DSM_FRAG_PAYLOAD(576) - 1) /
+	       DSM_FRAG_PAYLOAD(576), "frame array too small for a 2 MiB page");
+_Static_assert(DSM_MAX_MSG_FRAMES <= DSM_SHARD_RING, "shard tx ring too small");
 /* Timers (retransmission, request and transaction deadlines) are checked at
  * most this often: their deadlines are milliseconds away, and finding the
  * earliest one scans tables, which must not happen on every poll. */
@@ -80,6 +85,7 @@ struct dsm_seg_rt {
 struct dsm_shard_stats {
 	uint64_t rx_msgs, tx_msgs, tx_ring_full, installs, zero_fills;
 	uint64_t unmaps, protects, loopback, completes, exec_errors;
+	uint64_t actions_overflow;     /* engine actions lost: a bug, logged */
 };
 
 /* A request from another thread to a shard, answered through done. */
@@ -105,6 +111,7 @@ struct dsm_shard_rt {
 	struct rte_ring *tx;           /* frames out to the I/O lcore (SP/SC) */
 	struct rte_ring *ctl;          /* struct dsm_ctl * (MP/SC) */
 	struct dsm_actions acts;
+	struct rte_mbuf **frames;      /* DSM_MAX_MSG_FRAMES, for exec_send */
 	uint64_t next_timer_check;
 	struct dsm_shard_stats st;
 };
@@ -115,6 +122,10 @@ struct dsm_node {
 	uint16_t self;
 	uint64_t epoch;
 	struct rte_mempool *pool;
+	/* Peer-down notices come from their own pool: data traffic can drain
+	 * the main pool, and a notice cannot be retried later without losing
+	 * its place in the order of the peer's messages. */
+	struct rte_mempool *notice_pool;
 	uint32_t nports;
 	struct dsm_port_rt ports[DSM_CFG_MAX_PORTS];
 	struct dsm_peer_rt *peers[DSM_MAX_NODES];   /* by node id */
@@ -127,10 +138,10 @@ struct dsm_node {
 	struct dsm_shard_rt shards[DSM_MAX_SHARDS];
 	volatile int stop;
 	uint64_t drops[DSM_DROP__COUNT];
+	struct rte_mbuf **frames;      /* DSM_MAX_MSG_FRAMES, main lcore sends */
 	uint64_t vma_served;
 	uint64_t fault_rng;            /* receive fault shim state */
 	uint64_t fault_dropped, fault_duplicated;
-	uint64_t idle_sleeps;
 	uint64_t next_link_check;      /* dsm_ports_maintain() */
 	uint64_t next_timer_check;     /* channel retransmission timers */
 };

@@ -75,6 +75,30 @@ static int port_lookup(const struct dsm_cfg_port *cp, uint16_t *port_id)
 	return rc;
 }
 
+/* Give the port the node's MAC (node.mac, by default derived from the node
+ * id, as peers' default MACs are), so that frames are addressed to it
+ * without relying on promiscuous mode.  A device that refuses keeps its
+ * own; peers must then be configured with it (logged). */
+static void port_set_mac(struct dsm_node *n, const struct dsm_cfg_port *cp,
+			 struct dsm_port_rt *p)
+{
+	struct rte_ether_addr mac;
+	int rc;
+
+	memcpy(mac.addr_bytes, n->cfg.mac, RTE_ETHER_ADDR_LEN);
+	rte_eth_macaddr_get(p->port_id, &p->mac);
+	/* memif takes its MAC as a devarg (mac=) and cannot change it later. */
+	rc = rte_is_same_ether_addr(&mac, &p->mac) ? 0
+		: rte_eth_dev_default_mac_addr_set(p->port_id, &mac);
+	rte_eth_macaddr_get(p->port_id, &p->mac);
+	if (rc)
+		RTE_LOG(WARNING, USER1, "port %s: cannot set MAC (%s); it stays "
+			RTE_ETHER_ADDR_PRT_FMT ": configure peers with it\n", cp->name,
+			strerror(-rc), RTE_ETHER_ADDR_BYTES(&p->mac));
+	/* Promiscuous as well: several nodes may share one L2 segment. */
+	rte_eth_promiscuous_enable(p->port_id);
+}
+
 /* Configure one rx and one tx queue at the MTU the device allows. */
 static int port_configure(struct dsm_node *n, const struct dsm_cfg_port *cp,
 			  struct dsm_port_rt *p)
@@ -108,8 +132,7 @@ static int port_configure(struct dsm_node *n, const struct dsm_cfg_port *cp,
 	if (rc && rc != -ENOTSUP)
 		RTE_LOG(WARNING, USER1, "port %s: set_mtu(%u): %s\n", cp->name, p->mtu,
 			strerror(-rc));
-	rte_eth_promiscuous_enable(p->port_id);
-	rte_eth_macaddr_get(p->port_id, &p->mac);
+	port_set_mac(n, cp, p);
 	return 0;
 }
 

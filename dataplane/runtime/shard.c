@@ -29,7 +29,7 @@ int dsm_shard_dispatch(struct dsm_node *n, struct rte_mbuf *msg)
 void dsm_shards_peer_down(struct dsm_node *n, uint16_t node)
 {
 	for (uint32_t s = 0; s < n->nshards; s++) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(n->pool);
+		struct rte_mbuf *m = rte_pktmbuf_alloc(n->notice_pool);
 		struct dsm_hdr *h;
 
 		if (!m) {
@@ -51,7 +51,7 @@ void dsm_shards_peer_down(struct dsm_node *n, uint16_t node)
 static int exec_send(struct dsm_shard_rt *sh, const struct dsm_msg *m)
 {
 	struct dsm_node *n = sh->node;
-	struct rte_mbuf *frames[DSM_BURST * 4];
+	struct rte_mbuf **frames = sh->frames;
 	const void *payload = NULL;
 	uint32_t nf;
 	int rc;
@@ -61,7 +61,7 @@ static int exec_send(struct dsm_shard_rt *sh, const struct dsm_msg *m)
 		if (!payload)
 			return -ENOENT;
 	}
-	rc = dsm_build_frames(n, m, payload, frames, RTE_DIM(frames), &nf);
+	rc = dsm_build_frames(n, m, payload, frames, DSM_MAX_MSG_FRAMES, &nf);
 	if (rc)
 		return rc;
 	sh->st.tx_msgs++;
@@ -142,6 +142,12 @@ static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_
 
 int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
 {
+	if (sh->acts.overflow) {
+		/* Cannot happen with a config dsm_engine_create accepted. */
+		sh->st.actions_overflow += sh->acts.overflow;
+		RTE_LOG(ERR, USER1, "shard %u: %u engine actions lost\n", sh->idx,
+			sh->acts.overflow);
+	}
 	for (uint32_t i = 0; i < sh->acts.n; i++) {
 		int rc = exec_one(sh, &sh->acts.a[i], now);
 

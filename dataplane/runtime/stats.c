@@ -37,6 +37,7 @@ const struct dsm_stat_field dsm_shard_fields[] = {
 	F(dsm_shard_stats, zero_fills), F(dsm_shard_stats, unmaps),
 	F(dsm_shard_stats, protects), F(dsm_shard_stats, loopback),
 	F(dsm_shard_stats, completes), F(dsm_shard_stats, exec_errors),
+	F(dsm_shard_stats, actions_overflow),
 	{ NULL, 0 },
 };
 

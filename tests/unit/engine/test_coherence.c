@@ -123,6 +123,14 @@ static void test_create_validation(void)
 	c = base_cfg();
 	c.max_pending = 0;
 	CU_ASSERT_PTR_NULL(dsm_engine_create(&c));
+	/* worst-case actions of one call must fit DSM_ACTIONS_MAX */
+	c = base_cfg();
+	c.max_waiters = DSM_ACTIONS_MAX;
+	CU_ASSERT_PTR_NULL(dsm_engine_create(&c));
+	c.max_waiters = DSM_ACTIONS_MAX - 2 * c.max_pending - DSM_ENGINE_MAX_SEGS;
+	e = dsm_engine_create(&c);
+	CU_ASSERT_PTR_NOT_NULL(e);
+	dsm_engine_destroy(e);
 	CU_ASSERT_PTR_NULL(dsm_engine_create(NULL));
 	c = base_cfg();
 	e = dsm_engine_create(&c);
@@ -977,18 +985,22 @@ static void test_action_overflow(void)
 	CU_ASSERT_EQUAL(dsm_engine_add_segment(e, &d), 0);
 	box->canary = 0x0123456789abcdefull;
 	dsm_actions_clear(&box->acts);
+	/* A caller that never clears: the array is nearly full already. */
+	box->acts.n = DSM_ACTIONS_MAX - 128;
 	for (pg = 0; pg < 200; pg++)
 		if (dsm_engine_local(e, 1, 1, pg, DSM_READ, pg, &box->acts) != 0)
 			refused++;
 	CU_ASSERT_EQUAL(refused, 0);
 	CU_ASSERT_EQUAL(box->acts.n, DSM_ACTIONS_MAX);
-	CU_ASSERT_EQUAL(box->acts.overflow, 200 - DSM_ACTIONS_MAX);
+	CU_ASSERT_EQUAL(box->acts.overflow, 200 - 128);
 	CU_ASSERT_EQUAL(box->canary, 0x0123456789abcdefull);
-	/* the engine stays usable: everything times out cleanly */
+	/* the engine stays usable: everything times out cleanly, and a tick
+	 * that fails every request fits a cleared array */
 	dsm_actions_clear(&box->acts);
 	dsm_engine_tick(e, 1 + REQ_TMO, &box->acts);
 	CU_ASSERT_EQUAL(dsm_engine_stats(e)->timeouts, 200);
-	CU_ASSERT_EQUAL(box->acts.overflow, 200 - DSM_ACTIONS_MAX);
+	CU_ASSERT_EQUAL(box->acts.n, 200);
+	CU_ASSERT_EQUAL(box->acts.overflow, 0);
 	CU_ASSERT_EQUAL(box->canary, 0x0123456789abcdefull);
 	CU_ASSERT_EQUAL(dsm_engine_next_deadline(e), UINT64_MAX);
 	dsm_engine_destroy(e);
