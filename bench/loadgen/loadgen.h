@@ -26,6 +26,7 @@ struct lg_opts {
 	enum lg_workload workload;
 	enum dsm_idle_mode idle;
 	uint32_t seg_id;          /* 0: the first segment discovered */
+	bool     all_segments;    /* rw: every segment of every peer */
 	uint64_t first_page, npages;
 	uint64_t ops;             /* operations to issue (0: use duration) */
 	double   duration_s;
@@ -71,11 +72,21 @@ struct lg_result {
 	struct lg_hist lat;
 };
 
+/* A segment the workload uses (discovered by VMA requests). */
+#define LG_MAX_SEGS 16
+struct lg_seg {
+	struct dsm_segment_desc d;
+	char name[DSM_SEG_NAME_MAX];
+};
+
 struct lg_ctx {
 	struct lg_opts o;
 	struct dsm_node *node;
-	struct dsm_segment_desc seg;
-	char seg_name[DSM_SEG_NAME_MAX];
+	/* rw spreads over every segment (--segment all) or uses one; raw and
+	 * the summary use segs[0]. */
+	struct lg_seg segs[LG_MAX_SEGS];
+	uint32_t nsegs;
+	uint32_t vma_answers;     /* VMA responses received */
 	bool seg_ready;
 	uint64_t start_ns, end_ns;
 	uint64_t issued, inflight;

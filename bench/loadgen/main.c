@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE     this node's configuration (YAML), required\n"
 		"  -w, --workload KIND   rw (coherent reads/writes, default), raw (pipelined\n"
 		"                        page reads from the home), inject (malformed frames)\n"
-		"  -s, --segment ID      segment to use (default: first discovered)\n"
+		"  -s, --segment ID|all  segment to use (default: first discovered); rw: 'all'\n"
+		"                        spreads over every segment of every peer\n"
 		"  -p, --pages A:N       pages A..A+N-1 (default: whole segment)\n"
 		"  -n, --ops N           operations to issue (default 10000)\n"
 		"  -d, --duration S      run for S seconds instead of --ops\n"
@@ -120,6 +121,11 @@ static int parse_one(int opt, const char *arg, struct lg_opts *o)
 		else
 			return -EINVAL;
 		return 0;
+	case 's':
+		if (strcmp(arg, "all"))
+			break;
+		o->all_segments = true;
+		return 0;
 	case 'd':
 		o->duration_s = strtod(arg, &end);
 		o->ops = 0;
@@ -188,13 +194,23 @@ static int parse_options(int argc, char **argv, struct lg_opts *o)
 	return 0;
 }
 
-/* VMA discovery: ask every peer for the segments it homes. */
+static bool seg_known(const struct lg_ctx *c, uint32_t seg_id)
+{
+	for (uint32_t i = 0; i < c->nsegs; i++)
+		if (c->segs[i].d.seg_id == seg_id)
+			return true;
+	return false;
+}
+
+/* VMA discovery: every peer is asked for the segments it homes.  One
+ * segment: the first that matches.  All: wait for every peer's answer. */
 static bool on_vma(struct lg_ctx *c, const struct dsm_msg *m)
 {
 	struct dsm_wire_vma recs[DSM_CFG_MAX_SEGMENTS];
 	uint32_t n = dsm_node_msg_copy(m, recs, sizeof(recs)) / DSM_WIRE_VMA_LEN;
 
-	for (uint32_t i = 0; i < n && !c->seg_ready; i++) {
+	for (uint32_t i = 0; i < n && c->nsegs < LG_MAX_SEGS; i++) {
+		struct lg_seg *s = &c->segs[c->nsegs];
 		struct dsm_segment_desc d = {
 			.seg_id = rte_be_to_cpu_32(recs[i].seg_id),
 			.home = rte_be_to_cpu_16(recs[i].home_node),
@@ -202,13 +218,18 @@ static bool on_vma(struct lg_ctx *c, const struct dsm_msg *m)
 			.page_size = rte_be_to_cpu_32(recs[i].page_size),
 		};
 
-		if (!d.page_size || (c->o.seg_id && d.seg_id != c->o.seg_id))
+		if (!d.page_size || seg_known(c, d.seg_id) ||
+		    (c->o.seg_id && d.seg_id != c->o.seg_id) ||
+		    (!c->o.all_segments && c->nsegs))
 			continue;
 		d.npages = rte_be_to_cpu_64(recs[i].size) / d.page_size;
-		memcpy(c->seg_name, recs[i].name, DSM_SEG_NAME_MAX - 1);
-		c->seg = d;
-		c->seg_ready = true;
+		s->d = d;
+		memcpy(s->name, recs[i].name, DSM_SEG_NAME_MAX - 1);
+		c->nsegs++;
 	}
+	c->vma_answers++;
+	c->seg_ready = c->nsegs && (!c->o.all_segments ||
+				    c->vma_answers >= dsm_node_config(c->node)->npeers);
 	return true;
 }
 
@@ -252,21 +273,27 @@ static int discover(struct lg_ctx *c)
 	return 0;
 }
 
+/* The same page range is used in every segment: it must fit all of them. */
 static int start_workload(struct lg_ctx *c)
 {
+	uint64_t fit = UINT64_MAX;
 	int rc;
 
+	for (uint32_t i = 0; i < c->nsegs; i++)
+		fit = RTE_MIN(fit, c->segs[i].d.npages - RTE_MIN(c->o.first_page,
+								 c->segs[i].d.npages));
 	if (c->o.npages == 0)
-		c->o.npages = c->seg.npages - RTE_MIN(c->o.first_page, c->seg.npages);
-	if (!c->o.npages || c->o.first_page + c->o.npages > c->seg.npages) {
-		fprintf(stderr, "dsm-loadgen: pages %lu:%lu outside segment %u (%lu pages)\n",
-			(unsigned long)c->o.first_page, (unsigned long)c->o.npages,
-			c->seg.seg_id, (unsigned long)c->seg.npages);
+		c->o.npages = fit;
+	if (!c->o.npages || c->o.npages > fit) {
+		fprintf(stderr, "dsm-loadgen: pages %lu:%lu do not fit every segment used\n",
+			(unsigned long)c->o.first_page, (unsigned long)c->o.npages);
 		return -ERANGE;
 	}
-	rc = dsm_node_add_segment(c->node, &c->seg, c->seg_name);
-	if (rc && rc != -EEXIST)
-		return rc;
+	for (uint32_t i = 0; i < c->nsegs; i++) {
+		rc = dsm_node_add_segment(c->node, &c->segs[i].d, c->segs[i].name);
+		if (rc && rc != -EEXIST)
+			return rc;
+	}
 	c->start_ns = dsm_now_ns();
 	if (c->o.workload == LG_RW)
 		return lg_rw_start(c);
@@ -341,9 +368,10 @@ static void print_summary(struct lg_ctx *c)
 	uint64_t p50 = lg_hist_pct(&r->lat, 50), p99 = lg_hist_pct(&r->lat, 99);
 	uint64_t p999 = lg_hist_pct(&r->lat, 99.9);
 
-	printf("dsm-loadgen node %u: %s on segment %u pages %lu:%lu\n", dsm_node_self(c->node),
-	       c->o.workload == LG_RW ? "rw" : "raw", c->seg.seg_id,
-	       (unsigned long)c->o.first_page, (unsigned long)c->o.npages);
+	printf("dsm-loadgen node %u: %s on %u segment(s) (first: %u) pages %lu:%lu\n",
+	       dsm_node_self(c->node), c->o.workload == LG_RW ? "rw" : "raw", c->nsegs,
+	       c->segs[0].d.seg_id, (unsigned long)c->o.first_page,
+	       (unsigned long)c->o.npages);
 	printf("  %lu ops in %.3f s = %.0f ops/s (%lu reads, %lu writes; %lu remote, %lu local)\n",
 	       (unsigned long)r->ops, secs, rate, (unsigned long)r->reads,
 	       (unsigned long)r->writes, (unsigned long)r->remote, (unsigned long)r->local_hits);

@@ -41,11 +41,11 @@ int lg_raw_start(struct lg_ctx *c)
 	if (!s)
 		return -ENOMEM;
 	s->slots = calloc(c->o.depth, sizeof(*s->slots));
-	s->scratch = malloc(c->seg.page_size);
+	s->scratch = malloc(c->segs[0].d.page_size);
 	if (!s->slots || !s->scratch)
 		return -ENOMEM;
 	if (!c->o.target)
-		c->o.target = c->seg.home;
+		c->o.target = c->segs[0].d.home;
 	c->state = s;
 	return 0;
 }
@@ -57,7 +57,7 @@ static int send_req(struct lg_ctx *c, uint32_t slot, uint64_t now)
 	struct dsm_msg m = {
 		.type = DSM_MSG_PAGE_REQ, .dst = c->o.target,
 		.token = DSM_TOKEN(RAW_SLOT_BIT | slot, sl->gen),
-		.seg_id = c->seg.seg_id, .pgno = c->o.first_page + sl->page,
+		.seg_id = c->segs[0].d.seg_id, .pgno = c->o.first_page + sl->page,
 	};
 
 	sl->t0 = now;
@@ -130,11 +130,11 @@ static void on_grant(struct lg_ctx *c, const struct dsm_msg *m)
 	/* Sampling keeps the generator from being the bottleneck; the length
 	 * and flags of every grant are still checked. */
 	if (++s->grants % c->o.check_every &&
-	    (m->flags & DSM_F_DATA) && m->len == c->seg.page_size)
+	    (m->flags & DSM_F_DATA) && m->len == c->segs[0].d.page_size)
 		return;
-	if (!(m->flags & DSM_F_DATA) || m->len != c->seg.page_size ||
+	if (!(m->flags & DSM_F_DATA) || m->len != c->segs[0].d.page_size ||
 	    dsm_node_msg_copy(m, s->scratch, m->len) != m->len ||
-	    lg_page_check(s->scratch, c->seg.page_size, &counter)) {
+	    lg_page_check(s->scratch, c->segs[0].d.page_size, &counter)) {
 		c->r.check_failures++;
 		if (c->r.check_failures < 10)
 			fprintf(stderr, "dsm-loadgen: page %lu: bad grant payload (flags %#x len %u)\n",

@@ -7,6 +7,9 @@
  * writers, the final counter of a page equals the number of writes to it
  * from all nodes exactly when no write was lost: --verify-sum checks the
  * sum over the range after the workload.
+ *
+ * Pages are numbered globally over the segments used (--segment all):
+ * page g is page g % npages of segment g / npages.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -53,6 +56,21 @@ static void report(struct lg_ctx *c, uint64_t page, const char *fmt, ...)
 	fprintf(stderr, "\n");
 }
 
+static uint64_t total_pages(const struct lg_ctx *c)
+{
+	return c->nsegs * c->o.npages;
+}
+
+static const struct lg_seg *seg_of(const struct lg_ctx *c, uint64_t g)
+{
+	return &c->segs[g / c->o.npages];
+}
+
+static uint64_t pgno_of(const struct lg_ctx *c, uint64_t g)
+{
+	return c->o.first_page + g % c->o.npages;
+}
+
 int lg_rw_start(struct lg_ctx *c)
 {
 	struct rw_state *s = calloc(1, sizeof(*s));
@@ -60,7 +78,7 @@ int lg_rw_start(struct lg_ctx *c)
 	if (!s)
 		return -ENOMEM;
 	s->ops = calloc(c->o.depth, sizeof(*s->ops));
-	s->last_seen = calloc(c->o.npages, sizeof(*s->last_seen));
+	s->last_seen = calloc(total_pages(c), sizeof(*s->last_seen));
 	if (!s->ops || !s->last_seen)
 		return -ENOMEM;
 	c->state = s;
@@ -85,7 +103,7 @@ static int issue(struct lg_ctx *c, uint64_t page, bool write, bool verify, uint6
 		return -EBUSY;
 	s->ops[slot] = (struct rw_op){ .page = page, .t0 = now, .write = write,
 				       .busy = true, .verify = verify };
-	rc = dsm_node_local(c->node, c->seg.seg_id, c->o.first_page + page,
+	rc = dsm_node_local(c->node, seg_of(c, page)->d.seg_id, pgno_of(c, page),
 			    write ? DSM_WRITE : DSM_READ, (uint64_t)slot, now);
 	if (rc) {
 		/* Refused outright: no completion will come. */
@@ -115,8 +133,8 @@ int lg_rw_poll(struct lg_ctx *c, uint64_t now)
 		/* Bounded per call: cache hits complete synchronously, and the
 		 * node must get back to its I/O loop to serve other nodes. */
 		while (c->inflight < c->o.depth && work < RW_BURST && !run_finished(c, now)) {
-			uint64_t page = c->o.sequential ? c->issued % c->o.npages
-							: lg_rand(c) % c->o.npages;
+			uint64_t page = c->o.sequential ? c->issued % total_pages(c)
+							: lg_rand(c) % total_pages(c);
 			bool write = lg_rand(c) % 100 < c->o.write_pct;
 
 			if (issue(c, page, write, false, now))
@@ -135,13 +153,13 @@ int lg_rw_poll(struct lg_ctx *c, uint64_t now)
 		break;
 	case RW_VERIFY:
 		while (c->inflight < c->o.depth && work < RW_BURST &&
-		       s->verify_next < c->o.npages) {
+		       s->verify_next < total_pages(c)) {
 			if (issue(c, s->verify_next, false, true, now))
 				break;
 			s->verify_next++;
 			work++;
 		}
-		if (s->verify_done == c->o.npages && !c->inflight) {
+		if (s->verify_done == total_pages(c) && !c->inflight) {
 			if ((int64_t)s->verify_sum != c->o.verify_sum) {
 				fprintf(stderr, "dsm-loadgen: verify: sum of page counters %lu, "
 					"expected %ld: writes were lost or duplicated\n",
@@ -163,7 +181,9 @@ static void on_write(struct lg_ctx *c, struct rw_op *op, uint8_t *page)
 	struct rw_state *s = c->state;
 	uint64_t counter;
 
-	if (lg_page_check(page, c->seg.page_size, &counter)) {
+	uint32_t size = seg_of(c, op->page)->d.page_size;
+
+	if (lg_page_check(page, size, &counter)) {
 		c->r.check_failures++;
 		report(c, op->page, "corrupt page before write (counter field %lu)",
 		       (unsigned long)((struct lg_page_hdr *)page)->counter);
@@ -174,7 +194,7 @@ static void on_write(struct lg_ctx *c, struct rw_op *op, uint8_t *page)
 		report(c, op->page, "lost write: counter %lu < %lu already seen",
 		       (unsigned long)counter, (unsigned long)s->last_seen[op->page]);
 	}
-	lg_page_write(page, c->seg.page_size, counter + 1, dsm_node_self(c->node), ++s->wseq);
+	lg_page_write(page, size, counter + 1, dsm_node_self(c->node), ++s->wseq);
 	s->last_seen[op->page] = counter + 1;
 	c->r.writes++;
 }
@@ -184,7 +204,7 @@ static void on_read(struct lg_ctx *c, struct rw_op *op, const uint8_t *page)
 	struct rw_state *s = c->state;
 	uint64_t counter;
 
-	if (lg_page_check(page, c->seg.page_size, &counter)) {
+	if (lg_page_check(page, seg_of(c, op->page)->d.page_size, &counter)) {
 		c->r.check_failures++;
 		report(c, op->page, "corrupt page on read (counter field %lu)",
 		       (unsigned long)((const struct lg_page_hdr *)page)->counter);
@@ -225,7 +245,7 @@ void lg_rw_complete(struct lg_ctx *c, const struct dsm_action *a, uint64_t now)
 		}
 		return;
 	}
-	page = dsm_node_page(c->node, c->seg.seg_id, c->o.first_page + op->page);
+	page = dsm_node_page(c->node, seg_of(c, op->page)->d.seg_id, pgno_of(c, op->page));
 	if (op->write)
 		on_write(c, op, page);
 	else
