@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <CUnit/Basic.h>
+#include "cunit_main.h"
 
 #include "channel/reliable.h"
 
@@ -1296,10 +1297,7 @@ static void test_setup(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		CU_TestFunc fn;
-	} tests[] = {
+	static const struct dsm_test tests[] = {
 		{ "cfg_init", test_cfg_init },
 		{ "inorder", test_inorder },
 		{ "window_full", test_window_full },
@@ -1321,23 +1319,6 @@ int main(void)
 		{ "chaos_wraparound", test_chaos_wraparound },
 		{ "dead_peer", test_dead_peer },
 	};
-	CU_pSuite s;
-	unsigned i, fails;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return CU_get_error();
-	s = CU_add_suite_with_setup_and_teardown("channel_reliable", NULL, NULL,
-						  test_setup, NULL);
-	if (s == NULL)
-		goto out;
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-			goto out;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-out:
-	fails = CU_get_number_of_failures();
-	i = CU_get_error();
-	CU_cleanup_registry();
-	return fails != 0 || i != 0;
+	return DSM_CUNIT_MAIN("channel_reliable", tests, test_setup);
 }

@@ -12,6 +12,7 @@
 
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+#include "cunit_main.h"
 
 #include "engine/coherence.h"
 #include "sim.h"
@@ -1247,11 +1248,20 @@ static void run_stress(uint64_t seed, int nodes, uint32_t steps,
 	free(st.intent);
 }
 
+/* Soak mode: DSM_STRESS_SEEDS=N adds N more seeds to each stress variant
+ * (CI runs the fixed ones). */
+static uint64_t extra_seeds(void)
+{
+	const char *v = getenv("DSM_STRESS_SEEDS");
+
+	return v ? strtoull(v, NULL, 10) : 0;
+}
+
 static void test_stress_clean(void)
 {
 	uint64_t seed;
 
-	for (seed = 1; seed <= 6; seed++)
+	for (seed = 1; seed <= 6 + extra_seeds(); seed++)
 		run_stress(seed, 3 + (int)(seed % 2), 20000, 0, 0);
 }
 
@@ -1259,21 +1269,21 @@ static void test_stress_dup(void)
 {
 	uint64_t seed;
 
-	for (seed = 100; seed <= 105; seed++)
-		run_stress(seed, 4, 20000, 10, 0);
+	for (seed = 100; seed <= 105 + extra_seeds(); seed++)
+		run_stress(seed * 7919, 4, 20000, 10, 0);
 }
 
 static void test_stress_dup_drop(void)
 {
 	uint64_t seed;
 
-	for (seed = 200; seed <= 205; seed++)
-		run_stress(seed, 4, 20000, 5, 2);
+	for (seed = 200; seed <= 205 + extra_seeds(); seed++)
+		run_stress(seed * 104729, 4, 20000, 5, 2);
 }
 
 int main(void)
 {
-	static const struct { const char *name; CU_TestFunc fn; } tests[] = {
+	static const struct dsm_test tests[] = {
 		{ "create_validation", test_create_validation },
 		{ "read_never_written_zero", test_read_never_written_zero },
 		{ "read_downgrade_and_written", test_read_downgrade_and_written },
@@ -1308,22 +1318,6 @@ int main(void)
 		{ "stress_dup", test_stress_dup },
 		{ "stress_dup_drop", test_stress_dup_drop },
 	};
-	CU_pSuite suite;
-	unsigned i, fails;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return CU_get_error();
-	suite = CU_add_suite("engine_coherence", NULL, NULL);
-	if (suite == NULL)
-		goto out;
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-			goto out;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-out:
-	fails = CU_get_number_of_failures();
-	i = CU_get_error();
-	CU_cleanup_registry();
-	return fails != 0 || i != 0;
+	return DSM_CUNIT_MAIN("engine_coherence", tests, NULL);
 }

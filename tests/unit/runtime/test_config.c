@@ -2,6 +2,7 @@
 /* Unit tests of the YAML node configuration: a full valid file, defaults,
  * and every rejection with the file:line it must report. */
 #include <CUnit/Basic.h>
+#include "cunit_main.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -189,20 +190,13 @@ static void test_examples(void)
 
 int main(int argc, char **argv)
 {
-	CU_pSuite s;
+	static const struct dsm_test tests[] = {
+		{ "valid", test_valid },
+		{ "rejections", test_rejections },
+		{ "file_errors", test_file_errors },
+		{ "examples", test_examples },
+	};
 
 	examples_dir = argc > 1 ? argv[1] : NULL;
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("runtime_config", NULL, NULL);
-	if (!s || !CU_add_test(s, "valid", test_valid) ||
-	    !CU_add_test(s, "rejections", test_rejections) ||
-	    !CU_add_test(s, "file_errors", test_file_errors) ||
-	    !CU_add_test(s, "examples", test_examples))
-		return 1;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	int failed = (int)CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed != 0 || CU_get_error();
+	return DSM_CUNIT_MAIN("runtime_config", tests, NULL);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <CUnit/Basic.h>
+#include "cunit_main.h"
 #include <rte_hash_crc.h>
 
 #include "wire/codec.h"
@@ -861,33 +862,23 @@ static void test_drop_names(void)
 
 int main(void)
 {
-	CU_pSuite s;
+	static const struct dsm_test tests[] = {
+		{ "crc32c convention", test_crc_convention },
+		{ "header round trip", test_hdr_roundtrip },
+		{ "header byte layout", test_hdr_layout },
+		{ "build and parse", test_build_parse },
+		{ "build errors", test_build_errors },
+		{ "message shapes", test_message_shapes },
+		{ "every drop reason", test_drop_reasons },
+		{ "truncation", test_truncation },
+		{ "ethernet padding", test_padding },
+		{ "bit flips", test_bitflips },
+		{ "stamp", test_stamp },
+		{ "frag count", test_frag_count },
+		{ "4 KiB page over 1500 MTU", test_page_1500 },
+		{ "jumbo frames", test_jumbo },
+		{ "drop names", test_drop_names },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("wire_codec", NULL, NULL);
-	if (s == NULL ||
-	    !CU_add_test(s, "crc32c convention", test_crc_convention) ||
-	    !CU_add_test(s, "header round trip", test_hdr_roundtrip) ||
-	    !CU_add_test(s, "header byte layout", test_hdr_layout) ||
-	    !CU_add_test(s, "build and parse", test_build_parse) ||
-	    !CU_add_test(s, "build errors", test_build_errors) ||
-	    !CU_add_test(s, "message shapes", test_message_shapes) ||
-	    !CU_add_test(s, "every drop reason", test_drop_reasons) ||
-	    !CU_add_test(s, "truncation", test_truncation) ||
-	    !CU_add_test(s, "ethernet padding", test_padding) ||
-	    !CU_add_test(s, "bit flips", test_bitflips) ||
-	    !CU_add_test(s, "stamp", test_stamp) ||
-	    !CU_add_test(s, "frag count", test_frag_count) ||
-	    !CU_add_test(s, "4 KiB page over 1500 MTU", test_page_1500) ||
-	    !CU_add_test(s, "jumbo frames", test_jumbo) ||
-	    !CU_add_test(s, "drop names", test_drop_names)) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	int rc = CU_get_number_of_failures() != 0 || CU_get_error();
-	CU_cleanup_registry();
-	return rc;
+	return DSM_CUNIT_MAIN("wire_codec", tests, NULL);
 }

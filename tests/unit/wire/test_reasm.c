@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <CUnit/Basic.h>
+#include "cunit_main.h"
 
 #include "wire/codec.h"
 
@@ -250,26 +251,16 @@ static void test_reset(void)
 
 int main(void)
 {
-	CU_pSuite s;
+	static const struct dsm_test tests[] = {
+		{ "init", test_init },
+		{ "single frame", test_single },
+		{ "three fragments", test_three },
+		{ "skipped fragment", test_skipped },
+		{ "mismatched fields", test_mismatch },
+		{ "duplicate fragment", test_dup_first },
+		{ "wrong offset", test_wrong_offset },
+		{ "reset", test_reset },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("wire_reasm", NULL, NULL);
-	if (s == NULL ||
-	    !CU_add_test(s, "init", test_init) ||
-	    !CU_add_test(s, "single frame", test_single) ||
-	    !CU_add_test(s, "three fragments", test_three) ||
-	    !CU_add_test(s, "skipped fragment", test_skipped) ||
-	    !CU_add_test(s, "mismatched fields", test_mismatch) ||
-	    !CU_add_test(s, "duplicate fragment", test_dup_first) ||
-	    !CU_add_test(s, "wrong offset", test_wrong_offset) ||
-	    !CU_add_test(s, "reset", test_reset)) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	int rc = CU_get_number_of_failures() != 0 || CU_get_error();
-	CU_cleanup_registry();
-	return rc;
+	return DSM_CUNIT_MAIN("wire_reasm", tests, NULL);
 }
