@@ -121,34 +121,49 @@ static bool check_session(struct dsm_node *n, struct dsm_peer_rt *p, const struc
 	return true;
 }
 
+/* Everything a frame must pass before its channel sees it, in order; the
+ * session check comes last because it may reset the channel. */
+static enum dsm_drop rx_admit(struct dsm_node *n, struct rte_mbuf *m, struct dsm_frame *f,
+			      struct dsm_peer_rt **pp)
+{
+	enum dsm_drop why;
+
+	if (m->nb_segs > 1 && rte_pktmbuf_linearize(m))
+		return DSM_DROP_NOBUF;
+	why = dsm_frame_parse(rte_pktmbuf_mtod(m, void *), rte_pktmbuf_data_len(m),
+			      n->cfg.udp_port, f);
+	if (why != DSM_DROP_NONE)
+		return why;
+	*pp = n->peers[f->hdr.src_node];
+	if (f->hdr.dst_node != n->self || !*pp)
+		return DSM_DROP_NODE;
+	if (f->hdr.epoch != n->epoch)
+		return DSM_DROP_EPOCH;
+	/* Only a channel ack travels unsequenced. */
+	if (f->hdr.type != DSM_MSG_CHAN_ACK && !(f->hdr.flags & DSM_F_SEQ))
+		return DSM_DROP_FLAGS;
+	if (!check_session(n, *pp, &f->hdr))
+		return DSM_DROP_CHANNEL;
+	return DSM_DROP_NONE;
+}
+
 static void rx_frame(struct dsm_node *n, struct rte_mbuf *m, uint64_t now)
 {
 	struct dsm_frame f;
-	struct dsm_peer_rt *p;
-	enum dsm_drop why;
+	struct dsm_peer_rt *p = NULL;
+	enum dsm_drop why = rx_admit(n, m, &f, &p);
 	enum dsm_chan_rx_res res;
 
-	if (m->nb_segs > 1 && rte_pktmbuf_linearize(m))
-		return drop(n, DSM_DROP_NOBUF, m);
-	why = dsm_frame_parse(rte_pktmbuf_mtod(m, void *), rte_pktmbuf_data_len(m),
-			      n->cfg.udp_port, &f);
-	if (why != DSM_DROP_NONE)
-		return drop(n, why, m);
-	p = n->peers[f.hdr.src_node];
-	if (f.hdr.dst_node != n->self || !p)
-		return drop(n, DSM_DROP_NODE, m);
-	if (f.hdr.epoch != n->epoch)
-		return drop(n, DSM_DROP_EPOCH, m);
-	if (!check_session(n, p, &f.hdr))
-		return drop(n, DSM_DROP_CHANNEL, m);
+	if (why != DSM_DROP_NONE) {
+		drop(n, why, m);
+		return;
+	}
 	p->st.rx_frames++;
 	dsm_chan_on_ack(&p->chan, f.hdr.ack, f.hdr.sack, now, release_frame, NULL);
 	if (f.hdr.type == DSM_MSG_CHAN_ACK) {
 		rte_pktmbuf_free(m);
 		return;
 	}
-	if (!(f.hdr.flags & DSM_F_SEQ))
-		return drop(n, DSM_DROP_FLAGS, m);
 	*dsm_mbuf_hdr(m) = f.hdr;
 	res = dsm_chan_rx(&p->chan, f.hdr.seq, m, now, deliver,
 			  &(struct deliver_ctx){ .n = n, .p = p });
@@ -197,7 +212,8 @@ static void deliver(void *ctx, void *pkt, uint32_t seq)
 	if (r == DSM_REASM_ERR) {
 		rte_pktmbuf_free(p->rhead);
 		p->rhead = NULL;
-		return drop(dc->n, DSM_DROP_REASM, m);
+		drop(dc->n, DSM_DROP_REASM, m);
+		return;
 	}
 	rte_pktmbuf_adj(m, DSM_FRAME_OVERHEAD);
 	rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - h->frag_len);
@@ -207,7 +223,8 @@ static void deliver(void *ctx, void *pkt, uint32_t seq)
 		rte_pktmbuf_free(p->rhead);
 		p->rhead = NULL;
 		dsm_reasm_reset(&p->reasm);
-		return drop(dc->n, DSM_DROP_NOBUF, m);
+		drop(dc->n, DSM_DROP_NOBUF, m);
+		return;
 	}
 	if (r == DSM_REASM_DONE) {
 		struct rte_mbuf *msg = p->rhead;
