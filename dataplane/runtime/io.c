@@ -274,8 +274,8 @@ static void backlog_flush(struct dsm_node *n, struct dsm_peer_rt *p, uint64_t no
 	}
 }
 
-int dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nframes,
-		       uint64_t now)
+void dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nframes,
+			uint64_t now)
 {
 	for (uint32_t i = 0; i < nframes; i++) {
 		const struct dsm_wire_hdr *w = rte_pktmbuf_mtod_offset(frames[i],
@@ -291,7 +291,6 @@ int dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nf
 			p->st.tx_msgs++;
 		tx_frame(n, p, frames[i], now);
 	}
-	return 0;
 }
 
 static void serve_vma(struct dsm_node *n, const struct dsm_hdr *h, uint64_t now)

@@ -346,7 +346,8 @@ int dsm_node_send(struct dsm_node *n, const struct dsm_msg *m, const void *paylo
 
 	if (rc)
 		return rc;
-	return dsm_io_send_frames(n, n->frames, nf, dsm_now_ns());
+	dsm_io_send_frames(n, n->frames, nf, dsm_now_ns());
+	return 0;
 }
 
 int dsm_node_xmit_raw(struct dsm_node *n, uint16_t dst, const void *frame, uint32_t len)

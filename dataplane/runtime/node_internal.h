@@ -155,7 +155,7 @@ void dsm_msg_from_chain(struct rte_mbuf *m, struct dsm_msg *out);
 
 /* io.c */
 int  dsm_io_poll(struct dsm_node *n, uint64_t now);
-int  dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nframes,
+void dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nframes,
 			uint64_t now);
 void dsm_io_flush(struct dsm_node *n);
 uint64_t dsm_io_next_deadline(struct dsm_node *n);
