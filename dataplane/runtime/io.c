@@ -422,6 +422,14 @@ void dsm_io_flush(struct dsm_node *n)
 		dsm_port_flush(&n->ports[i]);
 }
 
+int dsm_io_send_pending(struct dsm_node *n, uint64_t now)
+{
+	int work = drain_shards(n, now);
+
+	dsm_io_flush(n);
+	return work;
+}
+
 int dsm_io_poll(struct dsm_node *n, uint64_t now)
 {
 	int work = rx_ports(n, now);

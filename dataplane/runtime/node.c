@@ -116,8 +116,9 @@ int dsm_node_run(struct dsm_node *n)
 				work += dsm_shard_poll(&n->shards[s], now);
 		if (n->params.hooks.poll)
 			work += n->params.hooks.poll(n->params.hooks.ctx, n, now);
-		/* Frames produced by inline shards and hooks leave now. */
-		work += dsm_io_poll(n, now);
+		/* Frames produced by inline shards and hooks leave now, not
+		 * after the next receive pass. */
+		work += dsm_io_send_pending(n, now);
 		idle_step(n, &st, work, now, main_deadline, n);
 	}
 	rte_eal_mp_wait_lcore();

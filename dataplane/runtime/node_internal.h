@@ -158,6 +158,8 @@ int  dsm_io_poll(struct dsm_node *n, uint64_t now);
 void dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nframes,
 			uint64_t now);
 void dsm_io_flush(struct dsm_node *n);
+/* Transmit what the shards and hooks produced since the last poll. */
+int  dsm_io_send_pending(struct dsm_node *n, uint64_t now);
 uint64_t dsm_io_next_deadline(struct dsm_node *n);
 int  dsm_peers_init(struct dsm_node *n);
 void dsm_peers_fini(struct dsm_node *n);

@@ -161,9 +161,8 @@ int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
 	return 0;
 }
 
-static void ctl_one(struct dsm_shard_rt *sh, struct dsm_ctl *c, uint64_t now)
+static void ctl_one(struct dsm_shard_rt *sh, struct dsm_ctl *c)
 {
-	(void)now;
 	switch (c->kind) {
 	case DSM_CTL_PAGE_INFO:
 		c->rc = dsm_engine_page_info(sh->eng, c->seg_id, c->pgno, &c->info);
@@ -183,15 +182,15 @@ int dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now)
 	unsigned nb;
 
 	while (rte_ring_sc_dequeue(sh->ctl, (void **)&c) == 0)
-		ctl_one(sh, c, now);
+		ctl_one(sh, c);
 	nb = rte_ring_sc_dequeue_burst(sh->rx, (void **)msgs, DSM_BURST, NULL);
 	for (unsigned i = 0; i < nb; i++) {
 		struct dsm_msg m;
 
 		dsm_msg_from_chain(msgs[i], &m);
-		if (m.type == DSM_INT_PEER_DOWN)
+		if (m.type == DSM_INT_PEER_DOWN) {
 			dsm_engine_peer_down(sh->eng, now, m.src, &sh->acts);
-		else {
+		} else {
 			sh->st.rx_msgs++;
 			dsm_engine_rx(sh->eng, now, &m, &sh->acts);
 		}
