@@ -33,7 +33,6 @@ uint64_t dsm_now_ns(void)
 uint16_t dsm_node_self(const struct dsm_node *n) { return n->self; }
 uint64_t dsm_node_epoch(const struct dsm_node *n) { return n->epoch; }
 const struct dsm_config *dsm_node_config(const struct dsm_node *n) { return &n->cfg; }
-bool dsm_node_stopping(const struct dsm_node *n) { return n->stop != 0; }
 
 void dsm_node_stop(struct dsm_node *n)
 {
@@ -212,8 +211,11 @@ int dsm_node_add_segment(struct dsm_node *n, const struct dsm_segment_desc *d,
 	s->d = *d;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	rc = rte_hash_add_key_data(n->seg_index, &d->seg_id, (void *)(uintptr_t)n->nsegs);
-	if (rc)
+	if (rc) {
+		rte_free(s->base);
+		s->base = NULL;
 		return rc;
+	}
 	n->nsegs++;
 	return 0;
 }

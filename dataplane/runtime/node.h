@@ -66,7 +66,6 @@ int  dsm_node_wait_links(struct dsm_node *n, uint32_t timeout_ms);
 int  dsm_node_run(struct dsm_node *n);
 /* Ask every loop to finish; async-signal-safe. */
 void dsm_node_stop(struct dsm_node *n);
-bool dsm_node_stopping(const struct dsm_node *n);
 void dsm_node_destroy(struct dsm_node *n);
 
 /* Register a segment (from config or a VMA_RESP) and allocate its backing.

@@ -11,7 +11,6 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
-#include <rte_pause.h>
 
 #include "runtime/node_internal.h"
 
