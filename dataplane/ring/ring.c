@@ -15,16 +15,6 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
-static uint64_t align_up(uint64_t x, uint64_t a)
-{
-	return (x + a - 1) & ~(a - 1);
-}
-
-static bool is_pow2(uint32_t x)
-{
-	return x != 0 && (x & (x - 1)) == 0;
-}
-
 /* -------------------------------------------------------------- errors */
 
 static const int err_errno[DSM_RING_ERR_MAX] = {
@@ -92,77 +82,10 @@ void dsm_ring_params_init(struct dsm_ring_params *p, uint32_t features_wanted)
 	p->features_wanted = features_wanted;
 }
 
-static bool resv_zero(const struct dsm_ring_params *p)
-{
-	if (p->resv0 != 0)
-		return false;
-	for (size_t i = 0; i < sizeof(p->resv1) / sizeof(p->resv1[0]); i++)
-		if (p->resv1[i] != 0)
-			return false;
-	return true;
-}
-
-/* The fields both directions of the handshake check the same way. */
-static enum dsm_ring_err check_common(const struct dsm_ring_params *p)
-{
-	if (p->api_version != DSM_RING_API_VERSION)
-		return DSM_RING_ERR_VERSION;
-	if (p->flags & ~DSM_RING_SETUP_ALL)
-		return DSM_RING_ERR_FLAGS;
-	if (p->features_wanted & ~DSM_RING_F_ALL)
-		return DSM_RING_ERR_FEATURES;
-	if (!resv_zero(p))
-		return DSM_RING_ERR_RESERVED;
-	return DSM_RING_ERR_NONE;
-}
-
-static uint32_t round_pow2(uint32_t x)
-{
-	uint32_t v = 1;
-
-	while (v < x)
-		v <<= 1;
-	return v;
-}
-
-/* One ring in the reference layout: a struct dsm_ring_hdr at base, the
- * entry array right after it.  Returns the end of the array. */
-static uint64_t layout_one(struct dsm_ring_offsets *o, uint64_t base,
-			   uint32_t entries)
-{
-	memset(o, 0, sizeof(*o));
-	o->head = base + offsetof(struct dsm_ring_hdr, head);
-	o->tail = base + offsetof(struct dsm_ring_hdr, tail);
-	o->ring_mask = base + offsetof(struct dsm_ring_hdr, ring_mask);
-	o->ring_entries = base + offsetof(struct dsm_ring_hdr, ring_entries);
-	o->flags = base + offsetof(struct dsm_ring_hdr, flags);
-	o->array = base + sizeof(struct dsm_ring_hdr);
-	o->entry_size = DSM_RING_ENTRY_SIZE;
-	return o->array + (uint64_t)entries * DSM_RING_ENTRY_SIZE;
-}
-
 int dsm_ring_layout(struct dsm_ring_params *p, enum dsm_ring_err *why)
 {
-	enum dsm_ring_err e = check_common(p);
-	uint64_t off = 0;
-
-	if (e != DSM_RING_ERR_NONE)
-		return fail(why, e);
-	for (unsigned i = 0; i < DSM_RING_NR; i++)
-		if (p->entries[i] > DSM_RING_MAX_ENTRIES)
-			return fail(why, DSM_RING_ERR_ENTRIES);
-	for (unsigned i = 0; i < DSM_RING_NR; i++) {
-		uint32_t n = p->entries[i] ? round_pow2(p->entries[i])
-					   : DSM_RING_DEFAULT_ENTRIES;
-
-		p->entries[i] = n;
-		off = align_up(layout_one(&p->off[i], off, n), DSM_RING_ALIGN);
-	}
 	/* Every feature this version knows is supported. */
-	p->features = p->features_wanted & DSM_RING_F_ALL;
-	/* mmap works in pages. */
-	p->region_size = align_up(off, 4096);
-	return fail(why, DSM_RING_ERR_NONE);
+	return fail(why, dsm_ring_layout_rules(p, DSM_RING_F_ALL));
 }
 
 /* ------------------------------------------------- validating a layout */
@@ -191,7 +114,7 @@ static enum dsm_ring_err check_ring(const struct dsm_ring_params *p, unsigned i,
 
 	if (o->resv != 0)
 		return DSM_RING_ERR_RESERVED;
-	if (!is_pow2(p->entries[i]) || p->entries[i] > DSM_RING_MAX_ENTRIES)
+	if (!dsm_ring_is_pow2(p->entries[i]) || p->entries[i] > DSM_RING_MAX_ENTRIES)
 		return DSM_RING_ERR_ENTRIES;
 	if (o->entry_size != DSM_RING_ENTRY_SIZE)
 		return DSM_RING_ERR_ENTRY_SIZE;
@@ -226,7 +149,7 @@ static enum dsm_ring_err check_params(const void *mem, size_t len,
 				      const struct dsm_ring_params *p)
 {
 	struct span sp[DSM_RING_NR * SPANS_PER_RING];
-	enum dsm_ring_err e = check_common(p);
+	enum dsm_ring_err e = dsm_ring_params_check_in(p);
 
 	if (e != DSM_RING_ERR_NONE)
 		return e;
@@ -491,155 +414,4 @@ void dsm_ring_cons_awake(struct dsm_ring *r)
 	/* Relaxed: a producer that still sees the flag only costs one
 	 * needless wake-up. */
 	__atomic_store_n(r->flags, r->cons.flags, __ATOMIC_RELAXED);
-}
-
-/* ---------------------------------------------------------- validators */
-
-static bool status_ok(int32_t s)
-{
-	return s <= 0 && s >= -DSM_RING_ERRNO_MAX;
-}
-
-static bool pages_ok(uint64_t pgno, uint64_t npages)
-{
-	return pgno < DSM_RING_PGNO_LIMIT && npages <= DSM_RING_PGNO_LIMIT - pgno;
-}
-
-static bool pid_ok(uint32_t pid)
-{
-	return pid >= 1 && pid <= DSM_RING_PID_MAX;
-}
-
-static bool is_cmd_op(uint8_t op)
-{
-	return op == DSM_OP_INVALIDATE || op == DSM_OP_DOWNGRADE ||
-	       op == DSM_OP_UNMAP_SEG;
-}
-
-/* The page range a command (or its ack) may name. */
-static bool cmd_range_ok(uint8_t op, uint64_t pgno, uint32_t npages)
-{
-	if (op == DSM_OP_UNMAP_SEG)
-		return pgno == 0 && npages == 0;
-	return npages >= 1 && npages <= DSM_RING_CMD_MAX_PAGES &&
-	       pages_ok(pgno, npages);
-}
-
-enum dsm_ring_bad dsm_ring_check_fault(const struct dsm_fault_req *e)
-{
-	unsigned rw = e->flags & (DSM_FAULT_READ | DSM_FAULT_WRITE);
-
-	if (e->opcode != DSM_OP_FAULT)
-		return DSM_RING_BAD_OPCODE;
-	if ((e->flags & ~DSM_FAULT_ALL) ||
-	    (rw != DSM_FAULT_READ && rw != DSM_FAULT_WRITE) ||
-	    ((e->flags & DSM_FAULT_WP) && rw != DSM_FAULT_WRITE))
-		return DSM_RING_BAD_FLAGS;
-	if (e->resv0 != 0)
-		return DSM_RING_BAD_RESERVED;
-	if (e->seg_id == DSM_RING_SEG_ALL)
-		return DSM_RING_BAD_SEG;
-	if (!pages_ok(e->pgno, 1))
-		return DSM_RING_BAD_RANGE;
-	if (!pid_ok(e->pid) || !pid_ok(e->tid))
-		return DSM_RING_BAD_PID;
-	return DSM_RING_OK;
-}
-
-enum dsm_ring_bad dsm_ring_check_cqe(const struct dsm_fault_cqe *e)
-{
-	if (e->opcode != DSM_OP_FAULT_DONE)
-		return DSM_RING_BAD_OPCODE;
-	if (e->resv0 != 0 || e->resv1 != 0)
-		return DSM_RING_BAD_RESERVED;
-	if (e->seg_id == DSM_RING_SEG_ALL)
-		return DSM_RING_BAD_SEG;
-	if (!pages_ok(e->pgno, 1))
-		return DSM_RING_BAD_RANGE;
-	if (e->result == 0 || e->result > DSM_RES_MAX || !status_ok(e->status))
-		return DSM_RING_BAD_STATUS;
-	/* A failure must say why, a success must not carry an error. */
-	if ((e->result == DSM_RES_SIGBUS) != (e->status != 0))
-		return DSM_RING_BAD_STATUS;
-	return DSM_RING_OK;
-}
-
-enum dsm_ring_bad dsm_ring_check_cmd(const struct dsm_cmd *e)
-{
-	if (!is_cmd_op(e->opcode))
-		return DSM_RING_BAD_OPCODE;
-	if (e->flags & ~DSM_CMD_F_ALL)
-		return DSM_RING_BAD_FLAGS;
-	if (e->resv0 != 0 || e->resv1 != 0)
-		return DSM_RING_BAD_RESERVED;
-	if (e->seg_id == DSM_RING_SEG_ALL)
-		return DSM_RING_BAD_SEG;
-	if (!cmd_range_ok(e->opcode, e->pgno, e->npages))
-		return DSM_RING_BAD_RANGE;
-	return DSM_RING_OK;
-}
-
-enum dsm_ring_bad dsm_ring_check_ack(const struct dsm_cmd_ack *e)
-{
-	if (e->opcode != DSM_OP_CMD_ACK || !is_cmd_op(e->cmd))
-		return DSM_RING_BAD_OPCODE;
-	if (e->resv0 != 0)
-		return DSM_RING_BAD_RESERVED;
-	if (e->seg_id == DSM_RING_SEG_ALL)
-		return DSM_RING_BAD_SEG;
-	if (!cmd_range_ok(e->cmd, e->pgno, e->npages))
-		return DSM_RING_BAD_RANGE;
-	if (!status_ok(e->status))
-		return DSM_RING_BAD_STATUS;
-	return DSM_RING_OK;
-}
-
-/* LOST carries nothing but "resync": every field but seq is fixed. */
-static enum dsm_ring_bad check_note_lost(const struct dsm_note *e)
-{
-	if (e->seg_id != DSM_RING_SEG_ALL)
-		return DSM_RING_BAD_SEG;
-	if (e->pgno != 0 || e->npages != 0)
-		return DSM_RING_BAD_RANGE;
-	if (e->pid != 0)
-		return DSM_RING_BAD_PID;
-	return DSM_RING_OK;
-}
-
-enum dsm_ring_bad dsm_ring_check_note(const struct dsm_note *e)
-{
-	bool range;
-
-	if (e->opcode != DSM_OP_NOTE_MUNMAP && e->opcode != DSM_OP_NOTE_EXIT &&
-	    e->opcode != DSM_OP_NOTE_LOST)
-		return DSM_RING_BAD_OPCODE;
-	if (e->flags & ~DSM_NOTE_F_ALL)
-		return DSM_RING_BAD_FLAGS;
-	if (e->resv0 != 0)
-		return DSM_RING_BAD_RESERVED;
-	if (e->opcode == DSM_OP_NOTE_LOST)
-		return check_note_lost(e);
-	if (e->seg_id == DSM_RING_SEG_ALL)
-		return DSM_RING_BAD_SEG;
-	if (e->opcode == DSM_OP_NOTE_MUNMAP)
-		range = e->npages >= 1 && pages_ok(e->pgno, e->npages);
-	else
-		range = e->pgno == 0 && e->npages == 0;
-	if (!range)
-		return DSM_RING_BAD_RANGE;
-	if (!pid_ok(e->pid))
-		return DSM_RING_BAD_PID;
-	return DSM_RING_OK;
-}
-
-enum dsm_ring_bad dsm_ring_check(unsigned ring_id, const void *entry)
-{
-	switch (ring_id) {
-	case DSM_RING_FAULT: return dsm_ring_check_fault(entry);
-	case DSM_RING_CQ:    return dsm_ring_check_cqe(entry);
-	case DSM_RING_CMD:   return dsm_ring_check_cmd(entry);
-	case DSM_RING_ACK:   return dsm_ring_check_ack(entry);
-	case DSM_RING_NOTE:  return dsm_ring_check_note(entry);
-	default:             return DSM_RING_BAD_OPCODE;
-	}
 }

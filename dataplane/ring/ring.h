@@ -31,37 +31,7 @@
 #include <stdint.h>
 
 #include "dsm/ring.h"
-
-/* Why params or a region were refused (attach and layout).  The -errno
- * returned alongside gives the class; this gives the field. */
-enum dsm_ring_err {
-	DSM_RING_ERR_NONE = 0,
-	DSM_RING_ERR_VERSION,    /* -EPROTO: api_version mismatch */
-	DSM_RING_ERR_FEATURES,   /* -EOPNOTSUPP: unknown or ungranted-but-wanted */
-	DSM_RING_ERR_FLAGS,      /* -EINVAL: unknown setup flag */
-	DSM_RING_ERR_RESERVED,   /* -EINVAL: a reserved field is not zero */
-	DSM_RING_ERR_ENTRIES,    /* -EINVAL: 0, not a power of two, too many */
-	DSM_RING_ERR_ENTRY_SIZE, /* -EINVAL: entry_size is not ours */
-	DSM_RING_ERR_ALIGN,      /* -EINVAL: an offset is misaligned */
-	DSM_RING_ERR_BOUNDS,     /* -ERANGE: something lies outside the region */
-	DSM_RING_ERR_OVERLAP,    /* -EINVAL: two shared objects overlap */
-	DSM_RING_ERR_SHARED,     /* -EPROTO: shared mask/entries/indices disagree */
-	DSM_RING_ERR_MAX
-};
-
-/* Why an entry was rejected (counted per ring in cons.bad[]). */
-enum dsm_ring_bad {
-	DSM_RING_OK = 0,
-	DSM_RING_BAD_OPCODE,   /* 0, unknown, or another ring's opcode */
-	DSM_RING_BAD_FLAGS,    /* unknown bits or an invalid combination */
-	DSM_RING_BAD_RESERVED, /* a reserved field is not zero */
-	DSM_RING_BAD_SEG,      /* DSM_RING_SEG_ALL misused */
-	DSM_RING_BAD_RANGE,    /* pgno / npages out of range */
-	DSM_RING_BAD_PID,      /* pid / tid out of range */
-	DSM_RING_BAD_STATUS,   /* unknown result, or status not 0 / -errno
-				* or inconsistent with the result */
-	DSM_RING_BAD_MAX
-};
+#include "dsm/ring_rules.h"
 
 struct dsm_ring_prod {
 	uint32_t tail;       /* private copy of the index we publish */
@@ -166,15 +136,7 @@ uint32_t dsm_ring_cons_sleep_prepare(struct dsm_ring *r);
 /* Awake (polling again): clear NEED_WAKEUP. */
 void dsm_ring_cons_awake(struct dsm_ring *r);
 
-/* ----------------------------------------------------------- validators */
-
-/* Each takes a private copy (never a pointer into the shared region). */
-enum dsm_ring_bad dsm_ring_check_fault(const struct dsm_fault_req *e);
-enum dsm_ring_bad dsm_ring_check_cqe(const struct dsm_fault_cqe *e);
-enum dsm_ring_bad dsm_ring_check_cmd(const struct dsm_cmd *e);
-enum dsm_ring_bad dsm_ring_check_ack(const struct dsm_cmd_ack *e);
-enum dsm_ring_bad dsm_ring_check_note(const struct dsm_note *e);
-/* Dispatch on the ring id (DSM_RING_*); an unknown id is BAD_OPCODE. */
-enum dsm_ring_bad dsm_ring_check(unsigned ring_id, const void *entry);
+/* The validators (dsm_ring_check_fault .. dsm_ring_check) are in
+ * dsm/ring_rules.h, shared with the kernel module. */
 
 #endif /* DSM_RING_RING_H */
