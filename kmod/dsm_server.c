@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The server: the dataplane's open file of /dev/dsm.  It owns the shared
+ * rings, the table of waiting faults and the wake-ups.  Faults post a
+ * request and wait (killable, with a deadline) for the completion the
+ * server posts back; DSM_IOC_ENTER is where the kernel consumes completions
+ * and commands, in the server's own context.
+ */
+#include <linux/file.h>
+#include <linux/jiffies.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "dsm_internal.h"
+
+/* Features this module implements. */
+#define DSM_KMOD_FEATURES (DSM_RING_F_NEED_WAKEUP | DSM_RING_F_EVENTFD)
+
+/* ------------------------------------------------------------ lifetime */
+
+static void server_free(struct kref *ref)
+{
+	struct dsm_server *srv = container_of(ref, struct dsm_server, ref);
+
+	if (srv->efd)
+		eventfd_ctx_put(srv->efd);
+	vfree(srv->region);
+	kvfree(srv->waiters);
+	kfree(srv);
+}
+
+void dsm_server_put(struct dsm_server *srv)
+{
+	kref_put(&srv->ref, server_free);
+}
+
+/* The live server, referenced, or NULL. */
+struct dsm_server *dsm_server_get(void)
+{
+	struct dsm_server *srv;
+
+	spin_lock(&dsm.srv_lock);
+	srv = dsm.server;
+	if (srv && !READ_ONCE(srv->dead))
+		kref_get(&srv->ref);
+	else
+		srv = NULL;
+	spin_unlock(&dsm.srv_lock);
+	return srv;
+}
+
+/* Fail every waiting fault: the server is gone or broken. */
+static void server_kill(struct dsm_server *srv)
+{
+	u32 i;
+
+	spin_lock(&srv->wlock);
+	WRITE_ONCE(srv->dead, true);
+	for (i = 0; i < srv->nwaiters; i++) {
+		struct dsm_waiter *w = &srv->waiters[i];
+
+		if (w->busy && !w->answered) {
+			w->answered = true;
+			w->result = DSM_RES_SIGBUS;
+			w->status = -ENOTCONN;
+			complete(&w->done);
+		}
+	}
+	spin_unlock(&srv->wlock);
+	wake_up_all(&srv->poll_wq);
+	wake_up_all(&srv->space_wq);
+}
+
+static void server_corrupt(struct dsm_server *srv, unsigned ring)
+{
+	dsm_count(DSM_ST_CORRUPT);
+	pr_err_ratelimited("dsm: ring %u index out of range: server dropped\n", ring);
+	server_kill(srv);
+}
+
+/* The server's file is released (close or exit): fail every fault, drop
+ * every segment (their client mappings are zapped, later faults SIGBUS). */
+void dsm_server_release(struct dsm_server *srv)
+{
+	mutex_lock(&dsm.lock);
+	spin_lock(&dsm.srv_lock);
+	if (dsm.server == srv)
+		dsm.server = NULL;
+	spin_unlock(&dsm.srv_lock);
+	server_kill(srv);
+	dsm_seg_del_all();
+	mutex_unlock(&dsm.lock);
+	dsm_server_put(srv);
+}
+
+/* --------------------------------------------------------------- setup */
+
+static int params_errno(enum dsm_ring_err e)
+{
+	switch (e) {
+	case DSM_RING_ERR_NONE:     return 0;
+	case DSM_RING_ERR_VERSION:  return -EPROTO;
+	case DSM_RING_ERR_FEATURES: return -EOPNOTSUPP;
+	case DSM_RING_ERR_BOUNDS:   return -ERANGE;
+	default:                    return -EINVAL;
+	}
+}
+
+static int server_alloc(struct dsm_server **out, const struct dsm_ring_params *p)
+{
+	struct dsm_server *srv = kzalloc(sizeof(*srv), GFP_KERNEL);
+	unsigned i;
+
+	if (!srv)
+		return -ENOMEM;
+	kref_init(&srv->ref);
+	srv->params = *p;
+	srv->region = vmalloc_user(p->region_size);
+	srv->nwaiters = p->entries[DSM_RING_FAULT];
+	srv->waiters = kvcalloc(srv->nwaiters, sizeof(*srv->waiters), GFP_KERNEL);
+	if (!srv->region || !srv->waiters) {
+		dsm_server_put(srv);
+		return -ENOMEM;
+	}
+	for (i = 0; i < srv->nwaiters; i++)
+		init_completion(&srv->waiters[i].done);
+	for (i = 0; i < DSM_RING_NR; i++)
+		dsm_kring_init(&srv->ring[i], srv->region, p, i);
+	/* The kernel never polls the rings it consumes: it runs when the
+	 * server calls ENTER, so it asks for a kick after every batch. */
+	*srv->ring[DSM_RING_CQ].flags = DSM_RING_FL_NEED_WAKEUP;
+	*srv->ring[DSM_RING_CMD].flags = DSM_RING_FL_NEED_WAKEUP;
+	init_waitqueue_head(&srv->poll_wq);
+	init_waitqueue_head(&srv->space_wq);
+	mutex_init(&srv->enter_lock);
+	spin_lock_init(&srv->wlock);
+	*out = srv;
+	return 0;
+}
+
+int dsm_server_setup(struct dsm_ring_params *p, struct dsm_server **out)
+{
+	struct dsm_server *srv;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = params_errno(dsm_ring_layout_rules(p, DSM_KMOD_FEATURES));
+	if (ret)
+		return ret;
+	ret = server_alloc(&srv, p);
+	if (ret)
+		return ret;
+	mutex_lock(&dsm.lock);
+	if (dsm.server) {
+		mutex_unlock(&dsm.lock);
+		dsm_server_put(srv);
+		return -EBUSY;
+	}
+	spin_lock(&dsm.srv_lock);
+	dsm.server = srv;
+	spin_unlock(&dsm.srv_lock);
+	mutex_unlock(&dsm.lock);
+	*out = srv;
+	dsm_count(DSM_ST_SERVERS);
+	return 0;
+}
+
+int dsm_server_mmap(struct dsm_server *srv, struct vm_area_struct *vma)
+{
+	if (vma->vm_end - vma->vm_start > srv->params.region_size)
+		return -EINVAL;
+	return remap_vmalloc_range(vma, srv->region, 0);
+}
+
+int dsm_server_eventfd(struct dsm_server *srv, int fd)
+{
+	struct eventfd_ctx *ctx = NULL, *old;
+
+	if (!(srv->params.features & DSM_RING_F_EVENTFD))
+		return -EOPNOTSUPP;
+	if (fd >= 0) {
+		ctx = eventfd_ctx_fdget(fd);
+		if (IS_ERR(ctx))
+			return PTR_ERR(ctx);
+	}
+	/* Producers read efd under the ring locks' protection of nothing:
+	 * swap it under every producer lock so none uses a freed context. */
+	spin_lock(&srv->ring[DSM_RING_FAULT].lock);
+	spin_lock_nested(&srv->ring[DSM_RING_ACK].lock, 1);
+	spin_lock_nested(&srv->ring[DSM_RING_NOTE].lock, 2);
+	old = srv->efd;
+	srv->efd = ctx;
+	spin_unlock(&srv->ring[DSM_RING_NOTE].lock);
+	spin_unlock(&srv->ring[DSM_RING_ACK].lock);
+	spin_unlock(&srv->ring[DSM_RING_FAULT].lock);
+	if (old)
+		eventfd_ctx_put(old);
+	return 0;
+}
+
+/* -------------------------------------------------------------- wake-up */
+
+/* After producing on ring r (its lock held): wake the server if it said
+ * it sleeps. */
+static void server_kick(struct dsm_server *srv, struct dsm_kring *r)
+{
+	if (!dsm_kring_wants_wakeup(r)) {
+		dsm_count(DSM_ST_WAKEUPS_SKIPPED);
+		return;
+	}
+	dsm_count(DSM_ST_WAKEUPS);
+	if (srv->efd)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+		eventfd_signal(srv->efd);
+#else
+		eventfd_signal(srv->efd, 1);
+#endif
+	wake_up_interruptible(&srv->poll_wq);
+}
+
+/* Produce one entry on a kernel-produced ring and kick.  -ENOSPC if full,
+ * -ENOTCONN if the server is dead or broke the ring. */
+static int server_produce(struct dsm_server *srv, unsigned id, const void *e)
+{
+	struct dsm_kring *r = &srv->ring[id];
+	int ret;
+
+	spin_lock(&r->lock);
+	ret = READ_ONCE(srv->dead) ? -ENOTCONN : dsm_kring_produce(r, e);
+	if (ret == 0)
+		server_kick(srv, r);
+	spin_unlock(&r->lock);
+	if (ret == -EPROTO) {
+		server_corrupt(srv, id);
+		ret = -ENOTCONN;
+	}
+	return ret;
+}
+
+static u32 server_ready(struct dsm_server *srv)
+{
+	return dsm_kring_pending(&srv->ring[DSM_RING_FAULT]) +
+	       dsm_kring_pending(&srv->ring[DSM_RING_ACK]) +
+	       dsm_kring_pending(&srv->ring[DSM_RING_NOTE]);
+}
+
+__poll_t dsm_server_poll(struct dsm_server *srv, struct file *file,
+			 struct poll_table_struct *pt)
+{
+	poll_wait(file, &srv->poll_wq, pt);
+	if (READ_ONCE(srv->dead))
+		return EPOLLERR;
+	return server_ready(srv) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+/* --------------------------------------------------------------- faults */
+
+static struct dsm_waiter *waiter_alloc(struct dsm_server *srv, u32 *slot)
+{
+	u32 i;
+
+	for (i = 0; i < srv->nwaiters; i++) {
+		u32 s = (srv->wnext + i) % srv->nwaiters;
+		struct dsm_waiter *w = &srv->waiters[s];
+
+		if (!w->busy) {
+			w->busy = true;
+			w->answered = false;
+			w->gen++;
+			reinit_completion(&w->done);
+			srv->wnext = s + 1;
+			*slot = s;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+static void waiter_free(struct dsm_server *srv, struct dsm_waiter *w)
+{
+	spin_lock(&srv->wlock);
+	w->busy = false;
+	spin_unlock(&srv->wlock);
+	wake_up(&srv->space_wq);
+}
+
+struct dsm_waiter *dsm_server_post(struct dsm_server *srv, u32 seg_id,
+				   u64 pgno, u8 flags, int *err)
+{
+	struct dsm_fault_req req = {
+		.opcode = DSM_OP_FAULT, .flags = flags, .seg_id = seg_id,
+		.pgno = pgno, .pid = current->tgid, .tid = current->pid,
+	};
+	struct dsm_waiter *w;
+	u32 slot;
+
+	spin_lock(&srv->wlock);
+	w = READ_ONCE(srv->dead) ? NULL : waiter_alloc(srv, &slot);
+	if (w) {
+		w->flags = flags;
+		w->seg_id = seg_id;
+		w->pgno = pgno;
+		req.token = (u64)slot << 32 | w->gen;
+	}
+	spin_unlock(&srv->wlock);
+	if (!w) {
+		*err = READ_ONCE(srv->dead) ? -ENOTCONN : -ENOSPC;
+		return NULL;
+	}
+	*err = server_produce(srv, DSM_RING_FAULT, &req);
+	if (*err) {
+		waiter_free(srv, w);
+		return NULL;
+	}
+	dsm_count(DSM_ST_FAULTS);
+	return w;
+}
+
+/* Wait for the answer (the caller no longer holds the mmap lock). */
+int dsm_server_wait(struct dsm_server *srv, struct dsm_waiter *w)
+{
+	long left = wait_for_completion_killable_timeout(&w->done,
+			msecs_to_jiffies(dsm_fault_timeout_ms));
+	int ret;
+
+	spin_lock(&srv->wlock);
+	if (!w->answered) {
+		/* Timed out or killed: a late answer finds the slot's
+		 * generation moved on and is counted as stale. */
+		w->answered = true;
+		ret = left < 0 ? -EINTR : -ETIMEDOUT;
+	} else {
+		ret = w->result == DSM_RES_SIGBUS ? w->status : 0;
+	}
+	spin_unlock(&srv->wlock);
+	waiter_free(srv, w);
+	if (ret == -ETIMEDOUT)
+		dsm_count(DSM_ST_TIMEOUTS);
+	else if (ret == -EINTR)
+		dsm_count(DSM_ST_KILLED);
+	return ret;
+}
+
+/* ---------------------------------------------------------- completions */
+
+static bool result_fits(u8 req_flags, u8 result)
+{
+	if (result == DSM_RES_SIGBUS || result == DSM_RES_MAP_RW)
+		return true;
+	/* A read may get a shared copy or the zero page, a write may not. */
+	return !(req_flags & DSM_FAULT_WRITE);
+}
+
+/* Match a completion to its waiter: the token's slot and generation, and
+ * the page it names.  Returns the waiter's request flags, or -1. */
+static int cqe_match(struct dsm_server *srv, const struct dsm_fault_cqe *c)
+{
+	u64 slot = c->token >> 32;
+	struct dsm_waiter *w;
+	int flags = -1;
+
+	if (slot >= srv->nwaiters)
+		return -1;
+	spin_lock(&srv->wlock);
+	w = &srv->waiters[slot];
+	if (w->busy && !w->answered && w->gen == (u32)c->token &&
+	    w->seg_id == c->seg_id && w->pgno == c->pgno)
+		flags = w->flags;
+	spin_unlock(&srv->wlock);
+	return flags;
+}
+
+static void cqe_finish(struct dsm_server *srv, const struct dsm_fault_cqe *c,
+		       u8 result, s32 status)
+{
+	struct dsm_waiter *w = &srv->waiters[c->token >> 32];
+
+	spin_lock(&srv->wlock);
+	if (w->busy && !w->answered && w->gen == (u32)c->token) {
+		w->answered = true;
+		w->result = result;
+		w->status = status;
+		complete(&w->done);
+	}
+	spin_unlock(&srv->wlock);
+}
+
+static void cqe_apply(struct dsm_server *srv, const struct dsm_fault_cqe *c)
+{
+	int flags = cqe_match(srv, c);
+	struct dsm_seg *seg;
+
+	if (flags < 0) {
+		dsm_count(DSM_ST_CQE_STALE);
+		return;
+	}
+	if (!result_fits(flags, c->result)) {
+		dsm_count(DSM_ST_CQE_MISMATCH);
+		cqe_finish(srv, c, DSM_RES_SIGBUS, -EPROTO);
+		return;
+	}
+	/* Record the grant before waking the fault: its retry maps what the
+	 * segment's page state says. */
+	if (c->result != DSM_RES_SIGBUS) {
+		seg = dsm_seg_get(c->seg_id);
+		if (seg) {
+			dsm_seg_grant(seg, c->pgno, c->result);
+			dsm_seg_put(seg);
+		}
+	}
+	dsm_count(DSM_ST_CQES);
+	cqe_finish(srv, c, c->result, c->status);
+}
+
+static int consume_cq(struct dsm_server *srv, u32 *done)
+{
+	struct dsm_kring *r = &srv->ring[DSM_RING_CQ];
+	int n = dsm_kring_avail(r), i;
+
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		struct dsm_fault_cqe c;
+		enum dsm_ring_bad why;
+
+		dsm_kring_peek(r, i, &c);
+		why = dsm_ring_check_cqe(&c);
+		if (why != DSM_RING_OK)
+			dsm_count(DSM_ST_BAD0 + why);
+		else
+			cqe_apply(srv, &c);
+	}
+	dsm_kring_release(r, n);
+	*done += n;
+	return 0;
+}
+
+/* ------------------------------------------------------------- commands */
+
+static int cmd_run(const struct dsm_cmd *m)
+{
+	struct dsm_seg *seg = dsm_seg_get(m->seg_id);
+	int ret;
+
+	if (!seg)
+		return -ENOENT;
+	if (m->opcode == DSM_OP_UNMAP_SEG)
+		ret = dsm_seg_invalidate(seg, 0, seg->npages, false);
+	else
+		ret = dsm_seg_invalidate(seg, m->pgno, m->npages,
+					 m->opcode == DSM_OP_DOWNGRADE);
+	dsm_seg_put(seg);
+	return ret;
+}
+
+/* Execute commands while the ACK ring has room: an ack is never dropped,
+ * a command waits in its ring until its ack fits. */
+static int consume_cmd(struct dsm_server *srv, u32 *done)
+{
+	struct dsm_kring *r = &srv->ring[DSM_RING_CMD];
+	int n = dsm_kring_avail(r), i, ret = 0;
+
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		struct dsm_cmd m;
+		struct dsm_cmd_ack a;
+		enum dsm_ring_bad why;
+
+		dsm_kring_peek(r, i, &m);
+		why = dsm_ring_check_cmd(&m);
+		if (why != DSM_RING_OK) {
+			dsm_count(DSM_ST_BAD0 + why);
+			continue;
+		}
+		/* Only this loop (under enter_lock) produces acks, so
+		 * room seen here is still there when we produce. */
+		if (dsm_kring_room(&srv->ring[DSM_RING_ACK]) <= 0)
+			break;
+		a = (struct dsm_cmd_ack){
+			.opcode = DSM_OP_CMD_ACK, .cmd = m.opcode,
+			.seg_id = m.seg_id, .token = m.token, .pgno = m.pgno,
+			.npages = m.npages, .status = cmd_run(&m),
+		};
+		dsm_count(a.status ? DSM_ST_CMD_ERRORS : DSM_ST_CMDS);
+		ret = server_produce(srv, DSM_RING_ACK, &a);
+		if (ret) {
+			i++;
+			break;
+		}
+	}
+	dsm_kring_release(r, i);
+	*done += i;
+	return ret == -ENOTCONN ? ret : 0;
+}
+
+/* ---------------------------------------------------------------- ENTER */
+
+static int enter_wait(struct dsm_server *srv, u32 timeout_ms)
+{
+	long left = wait_event_interruptible_timeout(srv->poll_wq,
+			server_ready(srv) || READ_ONCE(srv->dead),
+			msecs_to_jiffies(timeout_ms));
+
+	return left < 0 ? -EINTR : 0;
+}
+
+int dsm_server_enter(struct dsm_server *srv, struct dsm_kenter *ke)
+{
+	int ret;
+
+	if ((ke->flags & ~DSM_ENTER_F_ALL) || ke->resv0 || ke->resv[0])
+		return -EINVAL;
+	if ((ke->flags & DSM_ENTER_WAIT) &&
+	    (ke->timeout_ms == 0 || ke->timeout_ms > DSM_ENTER_MAX_TIMEOUT_MS))
+		return -EINVAL;
+	if (READ_ONCE(srv->dead))
+		return -ENOTCONN;
+	ke->cqes = 0;
+	ke->cmds = 0;
+	mutex_lock(&srv->enter_lock);
+	/* Completions before commands: a command is always a later event
+	 * than the completions posted before it (see docs/ring-abi.md). */
+	ret = consume_cq(srv, &ke->cqes);
+	if (ret == 0)
+		ret = consume_cmd(srv, &ke->cmds);
+	mutex_unlock(&srv->enter_lock);
+	if (ret == -EPROTO)
+		server_corrupt(srv, DSM_RING_CQ);
+	if (ret)
+		return -ENOTCONN;
+	/* Faults waiting for ring space may find some now. */
+	wake_up(&srv->space_wq);
+	if (ke->flags & DSM_ENTER_WAIT)
+		ret = enter_wait(srv, ke->timeout_ms);
+	ke->ready = server_ready(srv);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- notes */
+
+/* Called with the NOTE ring's lock held: owe a NOTE_LOST if it is full. */
+static void note_produce(struct dsm_server *srv, struct dsm_note *n)
+{
+	struct dsm_kring *r = &srv->ring[DSM_RING_NOTE];
+	struct dsm_note lost = {
+		.opcode = DSM_OP_NOTE_LOST, .seg_id = DSM_RING_SEG_ALL,
+	};
+
+	if (srv->notes_lost) {
+		lost.seq = srv->note_seq + 1;
+		if (dsm_kring_produce(r, &lost) != 0) {
+			dsm_count(DSM_ST_NOTES_LOST);
+			return;
+		}
+		srv->note_seq++;
+		srv->notes_lost = false;
+	}
+	n->seq = srv->note_seq + 1;
+	if (dsm_kring_produce(r, n) != 0) {
+		srv->notes_lost = true;
+		dsm_count(DSM_ST_NOTES_LOST);
+		return;
+	}
+	srv->note_seq++;
+	dsm_count(DSM_ST_NOTES);
+	server_kick(srv, r);
+}
+
+void dsm_server_note(u8 op, u32 seg_id, u64 pgno, u64 npages, u32 pid)
+{
+	struct dsm_server *srv = dsm_server_get();
+	struct dsm_note n = {
+		.opcode = op, .seg_id = seg_id, .pgno = pgno,
+		.npages = (u32)min_t(u64, npages, U32_MAX), .pid = pid,
+	};
+
+	if (!srv)
+		return;
+	spin_lock(&srv->ring[DSM_RING_NOTE].lock);
+	note_produce(srv, &n);
+	spin_unlock(&srv->ring[DSM_RING_NOTE].lock);
+	dsm_server_put(srv);
+}
