@@ -202,21 +202,23 @@ int dsm_seg_invalidate(struct dsm_seg *seg, u64 pgno, u64 npages, bool downgrade
 	return 0;
 }
 
+/* Grants only ever raise what the kernel may map: a late or reordered
+ * read grant must not turn a writable page read-only without a zap (only
+ * commands lower a page's state, and they unmap it). */
 void dsm_seg_grant(struct dsm_seg *seg, u64 pgno, u8 result)
 {
+	u8 want = result == DSM_RES_MAP_RW ? DSM_PS_RW : DSM_PS_RO;
+
 	if (pgno >= seg->npages)
 		return;
 	mutex_lock(&seg->map_lock);
-	if (!seg->dead) {
-		if (result == DSM_RES_ZERO) {
-			/* Never written anywhere: zero-fill here, no data
-			 * crossed the ring or the network. */
+	if (!seg->dead && seg->pstate[pgno] < want) {
+		/* Never written anywhere: zero-fill here, no data crossed the
+		 * ring or the network.  Only when nothing maps the page (state
+		 * NONE): a page already granted keeps its contents. */
+		if (result == DSM_RES_ZERO)
 			memset((u8 *)seg->mem + pgno * PAGE_SIZE, 0, PAGE_SIZE);
-			seg->pstate[pgno] = DSM_PS_RO;
-		} else {
-			seg->pstate[pgno] = result == DSM_RES_MAP_RW ? DSM_PS_RW
-								     : DSM_PS_RO;
-		}
+		seg->pstate[pgno] = want;
 	}
 	mutex_unlock(&seg->map_lock);
 }

@@ -224,3 +224,12 @@ uint64_t kt_pct(const uint64_t *sorted, size_t n, double p)
 
 	return n ? sorted[i < n ? i : n - 1] : 0;
 }
+
+void kt_server_forget(struct kt_server *s)
+{
+	munmap(s->mem, s->npages * KT_PAGE);
+	munmap(s->kd.region, s->kd.region_len);
+	if (s->kd.efd >= 0)
+		close(s->kd.efd);
+	close(s->kd.fd);
+}

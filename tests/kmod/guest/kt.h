@@ -66,6 +66,9 @@ void kt_server_open(struct kt_server *s, uint32_t features, uint32_t entries,
 void kt_server_start(struct kt_server *s);
 void kt_server_stop(struct kt_server *s);
 void kt_server_close(struct kt_server *s);
+/* In a forked child: drop the inherited references to the server's file
+ * (fd and mappings), so that the server's release is not held up by it. */
+void kt_server_forget(struct kt_server *s);
 /* One pass of the serving loop (for tests that drive it themselves):
  * returns the entries handled. */
 unsigned kt_server_poll(struct kt_server *s);
