@@ -84,6 +84,7 @@ enum dsm_stat {
 	DSM_ST_SERVERS = offsetof(struct dsm_kstats, servers) / 8,
 	DSM_ST_SEGMENTS = offsetof(struct dsm_kstats, segments) / 8,
 	DSM_ST_MAPPINGS = offsetof(struct dsm_kstats, mappings) / 8,
+	DSM_ST_COALESCED = offsetof(struct dsm_kstats, coalesced) / 8,
 };
 
 /* ---------------------------------------------------------------- rings */
@@ -175,9 +176,12 @@ void dsm_seg_exit(void);
 
 /* --------------------------------------------------------------- server */
 
+/* One request in flight.  Faults on the same page join it (followers)
+ * instead of posting again; the slot is reused when the last one leaves. */
 struct dsm_waiter {
-	struct completion done;
+	struct completion done;  /* complete_all: the leader and followers */
 	u32 gen;             /* bumped on every reuse: the token's low half */
+	u32 users;           /* faults waiting on it; busy while non-zero */
 	bool busy;
 	bool answered;
 	u8 flags;            /* DSM_FAULT_* of the request */

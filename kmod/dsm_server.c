@@ -52,6 +52,15 @@ struct dsm_server *dsm_server_get(void)
 	return srv;
 }
 
+/* wlock held. */
+static void waiter_answer(struct dsm_waiter *w, u8 result, s32 status)
+{
+	w->answered = true;
+	w->result = result;
+	w->status = status;
+	complete_all(&w->done);
+}
+
 /* Fail every waiting fault: the server is gone or broken. */
 static void server_kill(struct dsm_server *srv)
 {
@@ -62,12 +71,8 @@ static void server_kill(struct dsm_server *srv)
 	for (i = 0; i < srv->nwaiters; i++) {
 		struct dsm_waiter *w = &srv->waiters[i];
 
-		if (w->busy && !w->answered) {
-			w->answered = true;
-			w->result = DSM_RES_SIGBUS;
-			w->status = -ENOTCONN;
-			complete(&w->done);
-		}
+		if (w->busy && !w->answered)
+			waiter_answer(w, DSM_RES_SIGBUS, -ENOTCONN);
 	}
 	spin_unlock(&srv->wlock);
 	wake_up_all(&srv->poll_wq);
@@ -269,6 +274,7 @@ static struct dsm_waiter *waiter_alloc(struct dsm_server *srv, u32 *slot)
 
 		if (!w->busy) {
 			w->busy = true;
+			w->users = 1;
 			w->answered = false;
 			w->gen++;
 			reinit_completion(&w->done);
@@ -282,10 +288,35 @@ static struct dsm_waiter *waiter_alloc(struct dsm_server *srv, u32 *slot)
 
 static void waiter_free(struct dsm_server *srv, struct dsm_waiter *w)
 {
+	bool last;
+
 	spin_lock(&srv->wlock);
-	w->busy = false;
+	last = --w->users == 0;
+	if (last)
+		w->busy = false;
 	spin_unlock(&srv->wlock);
-	wake_up(&srv->space_wq);
+	if (last)
+		wake_up(&srv->space_wq);
+}
+
+/* A request in flight that this fault can wait for instead of posting:
+ * same page, and a write only follows a write (a read follows either). */
+static struct dsm_waiter *waiter_join(struct dsm_server *srv, u32 seg_id,
+				      u64 pgno, u8 flags)
+{
+	u32 i;
+
+	for (i = 0; i < srv->nwaiters; i++) {
+		struct dsm_waiter *w = &srv->waiters[i];
+
+		if (w->busy && !w->answered && w->seg_id == seg_id &&
+		    w->pgno == pgno &&
+		    ((w->flags & DSM_FAULT_WRITE) || !(flags & DSM_FAULT_WRITE))) {
+			w->users++;
+			return w;
+		}
+	}
+	return NULL;
 }
 
 struct dsm_waiter *dsm_server_post(struct dsm_server *srv, u32 seg_id,
@@ -299,6 +330,13 @@ struct dsm_waiter *dsm_server_post(struct dsm_server *srv, u32 seg_id,
 	u32 slot;
 
 	spin_lock(&srv->wlock);
+	w = READ_ONCE(srv->dead) ? NULL : waiter_join(srv, seg_id, pgno, flags);
+	if (w) {
+		spin_unlock(&srv->wlock);
+		dsm_count(DSM_ST_COALESCED);
+		*err = 0;
+		return w;
+	}
 	w = READ_ONCE(srv->dead) ? NULL : waiter_alloc(srv, &slot);
 	if (w) {
 		w->flags = flags;
@@ -328,11 +366,14 @@ int dsm_server_wait(struct dsm_server *srv, struct dsm_waiter *w)
 	int ret;
 
 	spin_lock(&srv->wlock);
-	if (!w->answered) {
-		/* Timed out or killed: a late answer finds the slot's
-		 * generation moved on and is counted as stale. */
-		w->answered = true;
-		ret = left < 0 ? -EINTR : -ETIMEDOUT;
+	if (!w->answered && left < 0) {
+		/* Killed: the request stays in flight for any followers. */
+		ret = -EINTR;
+	} else if (!w->answered) {
+		/* Deadline: the request fails for every fault waiting on it;
+		 * a late answer finds it answered and counts as stale. */
+		waiter_answer(w, DSM_RES_SIGBUS, -ETIMEDOUT);
+		ret = -ETIMEDOUT;
 	} else {
 		ret = w->result == DSM_RES_SIGBUS ? w->status : 0;
 	}
@@ -380,12 +421,8 @@ static void cqe_finish(struct dsm_server *srv, const struct dsm_fault_cqe *c,
 	struct dsm_waiter *w = &srv->waiters[c->token >> 32];
 
 	spin_lock(&srv->wlock);
-	if (w->busy && !w->answered && w->gen == (u32)c->token) {
-		w->answered = true;
-		w->result = result;
-		w->status = status;
-		complete(&w->done);
-	}
+	if (w->busy && !w->answered && w->gen == (u32)c->token)
+		waiter_answer(w, result, status);
 	spin_unlock(&srv->wlock);
 }
 

@@ -87,7 +87,8 @@ struct dsm_kstats {
 	dsm_u64 servers;         /* 192 servers set up since load */
 	dsm_u64 segments;        /* 200 segments registered now */
 	dsm_u64 mappings;        /* 208 client mappings now */
-	dsm_u64 resv[5];         /* 216 */
+	dsm_u64 coalesced;       /* 216 faults that joined a request in flight */
+	dsm_u64 resv[4];         /* 224 */
 };                               /* 256 */
 
 #define DSM_IOC_MAGIC  0xD5
@@ -129,5 +130,6 @@ DSM_RING_STATIC_ASSERT(sizeof(struct dsm_kstats) == 256, "kstats size");
 DSM_KMOD_ASSERT_OFF(dsm_kstats, bad, 128);
 DSM_KMOD_ASSERT_OFF(dsm_kstats, servers, 192);
 DSM_KMOD_ASSERT_OFF(dsm_kstats, mappings, 208);
+DSM_KMOD_ASSERT_OFF(dsm_kstats, coalesced, 216);
 
 #endif /* DSM_KMOD_H */
