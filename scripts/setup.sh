@@ -23,6 +23,10 @@ packages=(
 	libnuma-dev libhugetlbfs-bin
 	# config (YAML), JSON, unit tests
 	libyaml-dev libjansson-dev libcunit1-dev
+	# kernel module: Debian's kernel and its headers (dsm.ko is built
+	# against them and tested in a qemu guest booting that kernel; the
+	# host kernel need not load modules), busybox + cpio for the initramfs
+	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod
 )
 
 log() { printf 'setup: %s\n' "$*"; }
