@@ -47,26 +47,23 @@ void dsm_kfront_fini(struct dsm_kfront *kf)
 	memset(kf, 0, sizeof(*kf));
 }
 
-int dsm_kfront_add_segment(struct dsm_kfront *kf, const struct dsm_segment_desc *d)
+int dsm_kfront_add_segment(struct dsm_kfront *kf, uint32_t seg_id,
+			   uint64_t npages, uint8_t **mem)
 {
 	struct dsm_kfront_seg *s;
-	void *mem;
+	void *m;
 	int ret;
 
-	if (d->page_size != DSM_KMOD_PAGE_SIZE)
-		return -EINVAL;
 	if (kf->nsegs == DSM_ENGINE_MAX_SEGS)
 		return -ENOSPC;
-	ret = dsm_engine_add_segment(kf->engine, d);
-	if (ret)
-		return ret;
-	ret = dsm_kdev_seg_add(kf->kd, d->seg_id, d->npages, &mem);
+	ret = dsm_kdev_seg_add(kf->kd, seg_id, npages, &m);
 	if (ret)
 		return ret;
 	s = &kf->segs[kf->nsegs++];
-	s->seg_id = d->seg_id;
-	s->npages = d->npages;
-	s->mem = mem;
+	s->seg_id = seg_id;
+	s->npages = npages;
+	s->mem = m;
+	*mem = m;
 	return 0;
 }
 
@@ -146,13 +143,6 @@ static void command(struct dsm_kfront *kf, uint8_t op, uint32_t seg_id,
 	kf->st.command_errors++;
 }
 
-/* An engine UNMAP/PROTECT of one engine page (4 KiB here). */
-static void page_command(struct dsm_kfront *kf, uint8_t op, const struct dsm_msg *m)
-{
-	if (seg_of(kf, m->seg_id))
-		command(kf, op, m->seg_id, m->pgno, 1);
-}
-
 /* ------------------------------------------------------------- actions */
 
 static void complete(struct dsm_kfront *kf, const struct dsm_action *a)
@@ -161,11 +151,6 @@ static void complete(struct dsm_kfront *kf, const struct dsm_action *a)
 	struct kfront_req *q;
 	uint8_t result;
 
-	if (!(a->user_data & KF_UD_TAG)) {
-		if (kf->ops.complete)
-			kf->ops.complete(kf->ops.ctx, a);
-		return;
-	}
 	if (slot >= kf->nreqs)
 		return;
 	q = &kf->reqs[slot];
@@ -178,14 +163,51 @@ static void complete(struct dsm_kfront *kf, const struct dsm_action *a)
 	else
 		result = DSM_RES_MAP_RO;
 	post_cqe(kf, &q->req, result, a->status);
+	kf->cq_dirty = true;
 	q->used = false;
 	kf->free[kf->nfree++] = slot;
+}
+
+bool dsm_kfront_handle(struct dsm_kfront *kf, const struct dsm_action *a)
+{
+	switch (a->kind) {
+	case DSM_ACT_UNMAP:
+	case DSM_ACT_PROTECT:
+		if (!seg_of(kf, a->msg.seg_id))
+			return false;
+		command(kf, a->kind == DSM_ACT_UNMAP ? DSM_OP_INVALIDATE : DSM_OP_DOWNGRADE,
+			a->msg.seg_id, a->msg.pgno, 1);
+		return true;
+	case DSM_ACT_UNMAP_SEGMENT:
+		if (!seg_of(kf, a->msg.seg_id))
+			return false;
+		command(kf, DSM_OP_UNMAP_SEG, a->msg.seg_id, 0, 0);
+		return true;
+	case DSM_ACT_COMPLETE:
+		if (!(a->user_data & KF_UD_TAG))
+			return false;
+		complete(kf, a);
+		return true;
+	default:
+		return false;
+	}
+}
+
+void dsm_kfront_flush(struct dsm_kfront *kf)
+{
+	/* One ENTER per batch of completions (the kernel asks for a kick: it
+	 * consumes the CQ only inside ENTER). */
+	if (kf->cq_dirty && dsm_ring_prod_needs_wakeup(&kf->kd->rings.ring[DSM_RING_CQ]))
+		enter(kf);
+	kf->cq_dirty = false;
 }
 
 static void exec_one(struct dsm_kfront *kf, const struct dsm_action *a)
 {
 	uint8_t *pg = dsm_kfront_page(kf, a->msg.seg_id, a->msg.pgno);
 
+	if (dsm_kfront_handle(kf, a))
+		return;
 	switch (a->kind) {
 	case DSM_ACT_SEND:
 		kf->ops.send(kf->ops.ctx, &a->msg,
@@ -199,33 +221,20 @@ static void exec_one(struct dsm_kfront *kf, const struct dsm_action *a)
 		if (pg)
 			memset(pg, 0, DSM_KMOD_PAGE_SIZE);
 		break;
-	case DSM_ACT_UNMAP:
-		page_command(kf, DSM_OP_INVALIDATE, &a->msg);
-		break;
-	case DSM_ACT_PROTECT:
-		page_command(kf, DSM_OP_DOWNGRADE, &a->msg);
-		break;
-	case DSM_ACT_UNMAP_SEGMENT:
-		if (seg_of(kf, a->msg.seg_id))
-			command(kf, DSM_OP_UNMAP_SEG, a->msg.seg_id, 0, 0);
-		break;
 	case DSM_ACT_COMPLETE:
-		complete(kf, a);
+		if (kf->ops.complete)
+			kf->ops.complete(kf->ops.ctx, a);
+		break;
+	default:
 		break;
 	}
 }
 
 void dsm_kfront_exec(struct dsm_kfront *kf, const struct dsm_actions *acts)
 {
-	uint64_t done0 = kf->st.completed + kf->st.sigbus;
-
 	for (uint32_t i = 0; i < acts->n; i++)
 		exec_one(kf, &acts->a[i]);
-	/* One ENTER for the completions of this batch (the kernel asks for a
-	 * kick: it consumes the CQ only inside ENTER). */
-	if (kf->st.completed + kf->st.sigbus != done0 &&
-	    dsm_ring_prod_needs_wakeup(&kf->kd->rings.ring[DSM_RING_CQ]))
-		enter(kf);
+	dsm_kfront_flush(kf);
 }
 
 /* --------------------------------------------------------------- intake */
@@ -241,6 +250,7 @@ static void take_fault(struct dsm_kfront *kf, uint64_t now, const struct dsm_fau
 	if (kf->nfree == 0) {
 		kf->st.refused++;
 		post_cqe(kf, r, DSM_RES_SIGBUS, -ENOSPC);
+		kf->cq_dirty = true;
 		return;
 	}
 	slot = kf->free[--kf->nfree];
@@ -257,8 +267,12 @@ static void take_fault(struct dsm_kfront *kf, uint64_t now, const struct dsm_fau
 		kf->free[kf->nfree++] = slot;
 		kf->st.refused++;
 		post_cqe(kf, r, DSM_RES_SIGBUS, ret);
+		kf->cq_dirty = true;
 	}
-	dsm_kfront_exec(kf, kf->acts);
+	if (kf->ops.exec)
+		kf->ops.exec(kf->ops.ctx, kf->acts);
+	else
+		dsm_kfront_exec(kf, kf->acts);
 }
 
 static void take_note(struct dsm_kfront *kf, const struct dsm_note *n)
@@ -290,5 +304,6 @@ unsigned dsm_kfront_poll(struct dsm_kfront *kf, uint64_t now)
 	for (unsigned i = 0; i < m; i++)
 		take_note(kf, &notes[i]);
 	kf->st.bad_entries += nbad + nbad2;
+	dsm_kfront_flush(kf);
 	return n + m + nbad + nbad2;
 }

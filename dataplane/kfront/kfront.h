@@ -24,6 +24,7 @@
 #ifndef DSM_KFRONT_KFRONT_H
 #define DSM_KFRONT_KFRONT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/coherence.h"
@@ -35,6 +36,11 @@ struct dsm_kfront_ops {
 	void (*send)(void *ctx, const struct dsm_msg *m, const void *payload);
 	/* A COMPLETE for a request this front end did not make (optional). */
 	void (*complete)(void *ctx, const struct dsm_action *a);
+	/* Optional: execute the actions of a fault this front end fed to the
+	 * engine (the dataplane runs them in its shard executor, which hands
+	 * the kernel-facing ones back through dsm_kfront_handle).  Without it,
+	 * dsm_kfront_exec runs them. */
+	void (*exec)(void *ctx, const struct dsm_actions *acts);
 	void *ctx;
 };
 
@@ -71,6 +77,7 @@ struct dsm_kfront {
 	uint64_t cmd_token;
 	uint64_t note_seq;          /* last NOTE seq seen (gap detection) */
 	struct dsm_actions *acts;   /* scratch for engine calls */
+	bool cq_dirty;              /* completions posted since the last ENTER */
 	struct dsm_kfront_stats st;
 };
 
@@ -80,9 +87,12 @@ int dsm_kfront_init(struct dsm_kfront *kf, struct dsm_kdev *kd,
 		    uint32_t max_requests);
 void dsm_kfront_fini(struct dsm_kfront *kf);
 
-/* Make a segment known to the kernel and the engine (4 KiB pages only:
- * the kernel's unit).  0 or -errno. */
-int dsm_kfront_add_segment(struct dsm_kfront *kf, const struct dsm_segment_desc *d);
+/* Register a segment with the kernel and map its backing (*mem): the
+ * memory the engine's INSTALL/ZERO/SEND use for it.  4 KiB pages (the
+ * kernel's unit).  The caller makes the segment known to the engine.
+ * 0 or -errno. */
+int dsm_kfront_add_segment(struct dsm_kfront *kf, uint32_t seg_id,
+			   uint64_t npages, uint8_t **mem);
 
 /* The backing page of seg/pgno, or NULL. */
 uint8_t *dsm_kfront_page(struct dsm_kfront *kf, uint32_t seg_id, uint64_t pgno);
@@ -91,8 +101,17 @@ uint8_t *dsm_kfront_page(struct dsm_kfront *kf, uint32_t seg_id, uint64_t pgno);
  * engine, execute the actions.  Returns the entries handled. */
 unsigned dsm_kfront_poll(struct dsm_kfront *kf, uint64_t now);
 
-/* Execute engine actions (from dsm_engine_rx / tick / peer_down run by the
- * caller) in order. */
+/* The kernel-facing part of one engine action: UNMAP / PROTECT /
+ * UNMAP_SEGMENT of a kernel-registered segment become commands (run to
+ * their ack), a COMPLETE of a kernel fault becomes a completion.  Returns
+ * true if the action was this front end's. */
+bool dsm_kfront_handle(struct dsm_kfront *kf, const struct dsm_action *a);
+
+/* After a batch of actions: ENTER once if completions were posted. */
+void dsm_kfront_flush(struct dsm_kfront *kf);
+
+/* Standalone executor: every action in order (handle, else SEND through
+ * ops.send, INSTALL/ZERO into the backing), then flush. */
 void dsm_kfront_exec(struct dsm_kfront *kf, const struct dsm_actions *acts);
 
 #endif /* DSM_KFRONT_KFRONT_H */

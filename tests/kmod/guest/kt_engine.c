@@ -32,7 +32,7 @@ static struct dsm_actions acts2;
 
 static volatile uint64_t *app;
 static volatile bool apps_stop;
-static uint64_t app_incs[APP_THREADS];
+static volatile uint64_t app_incs[APP_THREADS];
 
 /* node 2's workload: one request at a time */
 static bool n2_busy;
@@ -204,7 +204,10 @@ int main(void)
 	eng[1] = make_engine(1);
 	eng[2] = make_engine(2);
 	KT_CHECK(dsm_kfront_init(&kf, &kd, eng[1], &ops, 512) == 0, "kfront");
-	KT_CHECK(dsm_kfront_add_segment(&kf, &desc) == 0, "kfront segment");
+	uint8_t *backing;
+
+	KT_CHECK(dsm_kfront_add_segment(&kf, SEG, NPAGES, &backing) == 0, "kfront segment");
+	KT_CHECK(dsm_engine_add_segment(eng[1], &desc) == 0, "node 1 segment");
 	KT_CHECK(dsm_engine_add_segment(eng[2], &desc) == 0, "node 2 segment");
 
 	app = kt_map(SEG, 0, NPAGES, PROT_READ | PROT_WRITE, NULL);
@@ -212,7 +215,9 @@ int main(void)
 		KT_CHECK(pthread_create(&t[i], NULL, app_thread, (void *)(uintptr_t)i) == 0, "thread");
 
 	/* The dataplane loop: kernel faults, network, timers, node 2's work. */
-	while (n2_ops < NODE2_OPS || n2_busy) {
+	/* Until node 2 made its requests and node 1's applications kept
+	 * pace (both sides must contend for the pages). */
+	while (n2_ops < NODE2_OPS || n2_busy || kf.st.faults < NODE2_OPS / 10) {
 		uint64_t now = kt_now_ns();
 
 		KT_CHECK(now < deadline, "not done after 150 s (node 2 at %lu ops)",
@@ -220,7 +225,7 @@ int main(void)
 		dsm_kfront_poll(&kf, now);
 		deliver(now);
 		tick(now);
-		if (!n2_busy && n2_ops < NODE2_OPS) {
+		if (!n2_busy) {
 			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
 			node2_request(now, x % NPAGES, x % 3 != 0);
 			n2_ops++;
