@@ -372,7 +372,7 @@ if [ -n "$strays" ]; then
     kill -KILL $strays; sleep 1
 fi
 for m in $loaded; do unload "$m"; done
-kill -KILL $monitor_pid; wait $monitor_pid
+{ kill -KILL $monitor_pid; wait $monitor_pid; } 2>/dev/null    # no "Killed" notice
 echo KTEST-DMESG-BEGIN
 dmesg
 echo KTEST-DMESG-END
