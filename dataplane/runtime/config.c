@@ -178,6 +178,8 @@ static int node_field(struct parser *p, const char *key, yaml_node_t *v, void *o
 		return GET_NUM(p, v, 1, 65535, c->udp_port);
 	if (!strcmp(key, "epoch"))
 		return GET_NUM(p, v, 1, UINT64_MAX, c->epoch);
+	if (!strcmp(key, "kmod"))
+		return get_str(p, v, c->kmod_device, sizeof(c->kmod_device));
 	return fail(p, p->key, "unknown key 'node.%s'", key);
 }
 

@@ -113,6 +113,7 @@ int dsm_node_run(struct dsm_node *n)
 		for (uint32_t s = 0; s < n->nshards; s++)
 			if (n->shards[s].inline_main)
 				work += dsm_shard_poll(&n->shards[s], now);
+		work += dsm_kmod_poll(n, now);
 		if (n->params.hooks.poll)
 			work += n->params.hooks.poll(n->params.hooks.ctx, n, now);
 		/* Frames produced by inline shards and hooks leave now, not
@@ -181,6 +182,14 @@ static int shards_init(struct dsm_node *n)
 	return 0;
 }
 
+/* The kernel's backing goes with dsm_kmod_fini (unmapped, unregistered). */
+static void seg_free(struct dsm_seg_rt *s)
+{
+	if (!s->kernel_backed)
+		rte_free(s->base);
+	s->base = NULL;
+}
+
 int dsm_node_add_segment(struct dsm_node *n, const struct dsm_segment_desc *d,
 			 const char *name)
 {
@@ -193,9 +202,15 @@ int dsm_node_add_segment(struct dsm_node *n, const struct dsm_segment_desc *d,
 	if (n->nsegs == DSM_CFG_MAX_SEGMENTS)
 		return -ENOSPC;
 	s = &n->segs[n->nsegs];
-	/* Backing on hugepages, on the main lcore's NUMA node, page aligned
-	 * so that a huge-page segment is one huge page per coherence unit. */
-	s->base = rte_zmalloc_socket("dsm_seg", bytes, d->page_size, (int)rte_socket_id());
+	memset(s, 0, sizeof(*s));
+	s->d = *d;
+	/* With the kernel front end, 4 KiB segments live in the kernel's
+	 * backing (the applications map it).  Otherwise on hugepages, on
+	 * the main lcore's NUMA node, page aligned so that a huge-page
+	 * segment is one huge page per coherence unit. */
+	if (!n->kfront || dsm_kmod_add_segment(n, s) == -ENOTSUP)
+		s->base = rte_zmalloc_socket("dsm_seg", bytes, d->page_size,
+					     (int)rte_socket_id());
 	if (!s->base) {
 		RTE_LOG(ERR, USER1, "segment %u: cannot allocate %lu bytes of backing\n",
 			d->seg_id, (unsigned long)bytes);
@@ -204,16 +219,14 @@ int dsm_node_add_segment(struct dsm_node *n, const struct dsm_segment_desc *d,
 	for (uint32_t i = 0; i < n->nshards; i++) {
 		rc = dsm_engine_add_segment(n->shards[i].eng, d);
 		if (rc) {
-			rte_free(s->base);
+			seg_free(s);
 			return rc;
 		}
 	}
-	s->d = *d;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	rc = rte_hash_add_key_data(n->seg_index, &d->seg_id, (void *)(uintptr_t)n->nsegs);
 	if (rc) {
-		rte_free(s->base);
-		s->base = NULL;
+		seg_free(s);
 		return rc;
 	}
 	n->nsegs++;
@@ -281,6 +294,8 @@ int dsm_node_create(const struct dsm_node_params *p, struct dsm_node **out)
 		rc = dsm_peers_init(n);
 	if (!rc)
 		rc = shards_init(n);
+	if (!rc)
+		rc = dsm_kmod_init(n);
 	if (!rc && p->add_config_segments)
 		rc = add_config_segments(n);
 	if (!rc)
@@ -319,9 +334,10 @@ void dsm_node_destroy(struct dsm_node *n)
 		return;
 	dsm_peers_fini(n);
 	dsm_ports_fini(n);
+	dsm_kmod_fini(n);
 	shards_fini(n);
 	for (uint32_t i = 0; i < n->nsegs; i++)
-		rte_free(n->segs[i].base);
+		seg_free(&n->segs[i]);
 	rte_hash_free(n->seg_index);
 	rte_free(n->frames);
 	rte_mempool_free(n->notice_pool);

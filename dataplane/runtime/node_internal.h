@@ -9,6 +9,7 @@
 #include <rte_ring.h>
 
 #include "channel/reliable.h"
+#include "kfront/kfront.h"
 #include "runtime/node.h"
 #include "wire/codec.h"
 
@@ -79,13 +80,16 @@ struct dsm_peer_rt {
 struct dsm_seg_rt {
 	struct dsm_segment_desc d;
 	char name[DSM_SEG_NAME_MAX];
-	uint8_t *base;                 /* hugepage-backed local backing */
+	uint8_t *base;                 /* hugepage-backed local backing, or
+					* the kernel's (kmod segments) */
+	bool kernel_backed;            /* base belongs to dsm.ko's mapping */
 };
 
 struct dsm_shard_stats {
 	uint64_t rx_msgs, tx_msgs, tx_ring_full, installs, zero_fills;
 	uint64_t unmaps, protects, loopback, completes, exec_errors;
 	uint64_t actions_overflow;     /* engine actions lost: a bug, logged */
+	uint64_t kernel_actions;       /* run by the kernel front end */
 };
 
 /* A request from another thread to a shard, answered through done. */
@@ -144,7 +148,16 @@ struct dsm_node {
 	uint64_t fault_dropped, fault_duplicated;
 	uint64_t next_link_check;      /* dsm_ports_maintain() */
 	uint64_t next_timer_check;     /* channel retransmission timers */
+	/* The kernel fault front end (node.kmod), on the inline shard. */
+	struct dsm_kdev *kdev;
+	struct dsm_kfront *kfront;
 };
+
+/* kmod.c: the kernel front end inside the runtime */
+int  dsm_kmod_init(struct dsm_node *n);
+void dsm_kmod_fini(struct dsm_node *n);
+int  dsm_kmod_add_segment(struct dsm_node *n, struct dsm_seg_rt *s);
+int  dsm_kmod_poll(struct dsm_node *n, uint64_t now);
 
 /* frames.c */
 int  dsm_build_frames(struct dsm_node *n, const struct dsm_msg *m, const void *payload,
@@ -169,6 +182,9 @@ int  dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now);
 int  dsm_shard_dispatch(struct dsm_node *n, struct rte_mbuf *msg);
 void dsm_shards_peer_down(struct dsm_node *n, uint16_t node);
 int  dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now);
+/* Run an action list that is not the shard's own (the kernel front end's). */
+void dsm_shard_exec_list(struct dsm_shard_rt *sh, const struct dsm_actions *acts,
+			 uint64_t now);
 int  dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *c,
 			uint32_t timeout_ms);
 

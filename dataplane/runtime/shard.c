@@ -113,6 +113,12 @@ static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_
 {
 	struct dsm_node *n = sh->node;
 
+	/* Kernel-mapped pages: unmap / protect through dsm.ko (to the ack),
+	 * and the completions of kernel faults. */
+	if (n->kfront && dsm_kfront_handle(n->kfront, a)) {
+		sh->st.kernel_actions++;
+		return 0;
+	}
 	switch (a->kind) {
 	case DSM_ACT_SEND:
 		return exec_send(sh, &a->msg);
@@ -121,7 +127,7 @@ static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_
 	case DSM_ACT_ZERO:
 		return exec_zero(sh, &a->msg);
 	case DSM_ACT_UNMAP:
-		/* No local mappings yet: the fault front ends hook in here. */
+		/* Pages no front end maps: nothing to unmap. */
 		sh->st.unmaps++;
 		return 0;
 	case DSM_ACT_PROTECT:
@@ -139,23 +145,31 @@ static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_
 	return -EINVAL;
 }
 
-int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
+void dsm_shard_exec_list(struct dsm_shard_rt *sh, const struct dsm_actions *acts,
+			 uint64_t now)
 {
-	if (sh->acts.overflow) {
+	if (acts->overflow) {
 		/* Cannot happen with a config dsm_engine_create accepted. */
-		sh->st.actions_overflow += sh->acts.overflow;
+		sh->st.actions_overflow += acts->overflow;
 		RTE_LOG(ERR, USER1, "shard %u: %u engine actions lost\n", sh->idx,
-			sh->acts.overflow);
+			acts->overflow);
 	}
-	for (uint32_t i = 0; i < sh->acts.n; i++) {
-		int rc = exec_one(sh, &sh->acts.a[i], now);
+	for (uint32_t i = 0; i < acts->n; i++) {
+		int rc = exec_one(sh, &acts->a[i], now);
 
 		if (rc) {
 			sh->st.exec_errors++;
 			RTE_LOG(DEBUG, USER1, "shard %u: action %d failed: %s\n", sh->idx,
-				sh->acts.a[i].kind, strerror(-rc));
+				acts->a[i].kind, strerror(-rc));
 		}
 	}
+	if (sh->node->kfront)
+		dsm_kfront_flush(sh->node->kfront);
+}
+
+int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
+{
+	dsm_shard_exec_list(sh, &sh->acts, now);
 	dsm_actions_clear(&sh->acts);
 	return 0;
 }
