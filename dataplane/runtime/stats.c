@@ -37,7 +37,17 @@ const struct dsm_stat_field dsm_shard_fields[] = {
 	F(dsm_shard_stats, zero_fills), F(dsm_shard_stats, unmaps),
 	F(dsm_shard_stats, protects), F(dsm_shard_stats, loopback),
 	F(dsm_shard_stats, completes), F(dsm_shard_stats, exec_errors),
-	F(dsm_shard_stats, actions_overflow),
+	F(dsm_shard_stats, actions_overflow), F(dsm_shard_stats, kernel_actions),
+	{ NULL, 0 },
+};
+
+const struct dsm_stat_field dsm_kfront_fields[] = {
+	F(dsm_kfront_stats, faults), F(dsm_kfront_stats, refused),
+	F(dsm_kfront_stats, completed), F(dsm_kfront_stats, sigbus),
+	F(dsm_kfront_stats, commands), F(dsm_kfront_stats, command_errors),
+	F(dsm_kfront_stats, notes_munmap), F(dsm_kfront_stats, notes_exit),
+	F(dsm_kfront_stats, notes_lost), F(dsm_kfront_stats, notes_gap),
+	F(dsm_kfront_stats, bad_entries), F(dsm_kfront_stats, enters),
 	{ NULL, 0 },
 };
 

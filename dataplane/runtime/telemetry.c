@@ -49,6 +49,12 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	add_fields(d, "shard_", dsm_shard_fields, t.shard);
 	add_fields(d, "chan_", dsm_chan_fields, t.chan);
 	add_fields(d, "peer_", dsm_peer_fields, t.peer);
+	if (n->kfront) {
+		uint64_t kv[DSM_STATS_MAX] = { 0 };
+
+		dsm_stats_sum(dsm_kfront_fields, &n->kfront->st, kv);
+		add_fields(d, "kmod_", dsm_kfront_fields, kv);
+	}
 	rte_tel_data_add_dict_u64(d, "drops", t.drops);
 	rte_tel_data_add_dict_u64(d, "fault_dropped", n->fault_dropped);
 	{

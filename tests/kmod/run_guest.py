@@ -211,6 +211,7 @@ class Plan:
         self.modules = [(path,) + module_info(path, kver) for path in args.ko]
         self.tests = [(p, os.path.basename(p)) for p in args.test]
         self.extras = [(p, os.path.basename(p)) for p in args.extra]
+        self.dyn = [parse_dyn(spec) for spec in args.dyn]
         self.test_args = parse_test_args(args.arg, [n for _, n in self.tests])
         self.test_timeout = args.test_timeout
         self.timeout = args.timeout
@@ -249,6 +250,56 @@ class Plan:
             if missing:
                 raise SetupError("%s depends on %s: pass %s with --ko before it"
                                  % (path, ", ".join(missing), "/".join(missing)))
+
+
+def parse_dyn(spec):
+    """--dyn SRC[=DEST] -> (src, dest without the leading /)."""
+    src, _, dest = spec.partition("=")
+    dest = dest or "/bin/" + os.path.basename(src)
+    if not os.path.isfile(src):
+        raise SetupError("--dyn %s: no such file" % src)
+    if not dest.startswith("/") or ".." in dest.split("/"):
+        raise SetupError("--dyn %s: DEST must be an absolute path" % spec)
+    return src, dest.lstrip("/")
+
+
+def ldd_closure(path):
+    """Libraries (and the loader) a dynamic ELF needs, as ldd resolves them."""
+    out = subprocess.run(["ldd", path], capture_output=True, text=True, check=False)
+    libs = []
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if "=>" in parts:
+            i = parts.index("=>")
+            cand = parts[i + 1] if i + 1 < len(parts) else ""
+        else:
+            cand = parts[0] if parts else ""
+        if cand.startswith("/") and os.path.exists(cand):
+            libs.append(cand)
+    if "not found" in out.stdout:
+        raise SetupError("%s: ldd cannot resolve every library:\n%s" % (path, out.stdout))
+    return libs
+
+
+def add_dynamic(cpio, plan, made):
+    """Copy --dyn files and their libraries, creating parent directories
+    (made: the directories already in the archive)."""
+
+    def put(name, src):
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d not in made:
+                made.add(d)
+                cpio.dir(d)
+        if name not in made:
+            made.add(name)
+            cpio.copy(name, os.path.realpath(src))
+
+    for src, dest in plan.dyn:
+        put(dest, src)
+        for lib in ldd_closure(src):
+            put(lib.lstrip("/"), lib)
 
 
 def parse_test_args(specs, test_names):
@@ -423,8 +474,9 @@ class Cpio:
 def build_initramfs(plan, busybox, applets, workdir):
     """Write workdir/init (for inspection) and workdir/initramfs.cpio.gz."""
     cpio = Cpio()
-    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev",
-              "tmp", "root", "lib", MODULE_DIR]:
+    base_dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev",
+                 "tmp", "root", "lib", MODULE_DIR, "var", "var/run", "run"]
+    for d in base_dirs:
         cpio.dir(d)
     # The kernel opens /dev/console for /init's stdio before devtmpfs exists.
     cpio.chardev("dev/console", 5, 1)
@@ -439,6 +491,7 @@ def build_initramfs(plan, busybox, applets, workdir):
         cpio.copy("bin/" + name, path)
     for path, name in plan.extras:
         cpio.copy("bin/" + name, path, 0o755 if os.access(path, os.X_OK) else 0o644)
+    add_dynamic(cpio, plan, set(base_dirs) | {"bin/" + n for _, n in plan.tests + plan.extras})
     script = init_script(plan)
     with open(os.path.join(workdir, "init"), "w") as f:
         f.write(script)
@@ -726,6 +779,10 @@ def parse_args(argv):
     p.add_argument("--smp", type=int, default=2, metavar="N", help="guest CPUs (2)")
     p.add_argument("--extra", action="append", default=[], metavar="PATH",
                    help="extra file copied to the guest's /bin (repeatable)")
+    p.add_argument("--dyn", action="append", default=[], metavar="SRC[=DEST]",
+                   help="dynamically linked program or shared object, copied to DEST "
+                        "(default /bin/NAME) with every library ldd finds for it, at "
+                        "the host's paths (repeatable; e.g. dsm-dataplane and DPDK PMDs)")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=ARGS",
                    help="command-line arguments for test NAME (shell-quoted; repeatable)")
     p.add_argument("--allow-pattern", action="append", default=[], metavar="REGEX",
