@@ -182,6 +182,8 @@ struct dsm_waiter {
 	struct completion done;  /* complete_all: the leader and followers */
 	u32 gen;             /* bumped on every reuse: the token's low half */
 	u32 users;           /* faults waiting on it; busy while non-zero */
+	u32 hnext;           /* next in its hash bucket (slot + 1, 0 = end) */
+	bool hashed;         /* in the hash: posted and not answered */
 	bool busy;
 	bool answered;
 	u8 flags;            /* DSM_FAULT_* of the request */
@@ -202,8 +204,10 @@ struct dsm_server {
 	struct mutex enter_lock;      /* one kernel consumer of CQ and CMD */
 	spinlock_t wlock;             /* waiters */
 	struct dsm_waiter *waiters;
-	u32 nwaiters;
-	u32 wnext;                    /* where the free-slot search starts */
+	u32 nwaiters;                 /* FAULT ring entries: a power of two */
+	u32 *free;                    /* stack of free slots */
+	u32 nfree;
+	u32 *hash;                    /* in-flight requests by page: slot + 1 */
 	u64 note_seq;                 /* under ring[NOTE].lock */
 	bool notes_lost;              /* a NOTE_LOST is owed, same lock */
 	bool dead;                    /* released or corrupt: fail everything */

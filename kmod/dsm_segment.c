@@ -317,7 +317,9 @@ static vm_fault_t fault_remote(struct vm_fault *vmf, struct dsm_seg *seg,
 				READ_ONCE(srv->dead),
 				msecs_to_jiffies(dsm_fault_timeout_ms)) > 0 ? 0 : -ETIMEDOUT;
 	}
-	if (err && err != -EINTR) {
+	/* -EAGAIN: the request this fault joined was never posted; the
+	 * retried fault asks again. */
+	if (err && err != -EINTR && err != -EAGAIN) {
 		pr_warn_ratelimited("dsm: fault on segment %u page %llu failed: %d (pid %d)\n",
 				    seg->seg_id, pgno, err, current->tgid);
 		fail_record(seg, pgno);

@@ -7,6 +7,7 @@
  * and commands, in the server's own context.
  */
 #include <linux/file.h>
+#include <linux/hash.h>
 #include <linux/jiffies.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
@@ -15,6 +16,10 @@
 #include <linux/vmalloc.h>
 
 #include "dsm_internal.h"
+
+/* Internal answer (never on the ring): the request was not posted, the
+ * faults waiting on it start again. */
+#define DSM_KRES_RETRY (DSM_RES_MAX + 1)
 
 /* Features this module implements. */
 #define DSM_KMOD_FEATURES (DSM_RING_F_NEED_WAKEUP | DSM_RING_F_EVENTFD)
@@ -29,6 +34,8 @@ static void server_free(struct kref *ref)
 		eventfd_ctx_put(srv->efd);
 	vfree(srv->region);
 	kvfree(srv->waiters);
+	kvfree(srv->free);
+	kvfree(srv->hash);
 	kfree(srv);
 }
 
@@ -52,9 +59,43 @@ struct dsm_server *dsm_server_get(void)
 	return srv;
 }
 
-/* wlock held. */
-static void waiter_answer(struct dsm_waiter *w, u8 result, s32 status)
+/* ---------------------------------------------------- the waiter table */
+
+/* Requests in flight are hashed by page so a fault finds the one it can
+ * join in O(1); free slots are a stack.  All under wlock. */
+static u32 whash(struct dsm_server *srv, u32 seg_id, u64 pgno)
 {
+	return (u32)hash_64((u64)seg_id << 40 ^ pgno, 32) & (srv->nwaiters - 1);
+}
+
+static void whash_add(struct dsm_server *srv, u32 slot)
+{
+	struct dsm_waiter *w = &srv->waiters[slot];
+	u32 b = whash(srv, w->seg_id, w->pgno);
+
+	w->hnext = srv->hash[b];
+	srv->hash[b] = slot + 1;
+	w->hashed = true;
+}
+
+static void whash_del(struct dsm_server *srv, struct dsm_waiter *w)
+{
+	u32 *link = &srv->hash[whash(srv, w->seg_id, w->pgno)];
+
+	if (!w->hashed)
+		return;
+	while (*link && &srv->waiters[*link - 1] != w)
+		link = &srv->waiters[*link - 1].hnext;
+	if (*link)
+		*link = w->hnext;
+	w->hashed = false;
+}
+
+/* An answered request can no longer be joined: it leaves the hash. */
+static void waiter_answer(struct dsm_server *srv, struct dsm_waiter *w,
+			  u8 result, s32 status)
+{
+	whash_del(srv, w);
 	w->answered = true;
 	w->result = result;
 	w->status = status;
@@ -72,7 +113,7 @@ static void server_kill(struct dsm_server *srv)
 		struct dsm_waiter *w = &srv->waiters[i];
 
 		if (w->busy && !w->answered)
-			waiter_answer(w, DSM_RES_SIGBUS, -ENOTCONN);
+			waiter_answer(srv, w, DSM_RES_SIGBUS, -ENOTCONN);
 	}
 	spin_unlock(&srv->wlock);
 	wake_up_all(&srv->poll_wq);
@@ -126,12 +167,16 @@ static int server_alloc(struct dsm_server **out, const struct dsm_ring_params *p
 	srv->region = vmalloc_user(p->region_size);
 	srv->nwaiters = p->entries[DSM_RING_FAULT];
 	srv->waiters = kvcalloc(srv->nwaiters, sizeof(*srv->waiters), GFP_KERNEL);
-	if (!srv->region || !srv->waiters) {
+	srv->free = kvcalloc(srv->nwaiters, sizeof(*srv->free), GFP_KERNEL);
+	srv->hash = kvcalloc(srv->nwaiters, sizeof(*srv->hash), GFP_KERNEL);
+	if (!srv->region || !srv->waiters || !srv->free || !srv->hash) {
 		dsm_server_put(srv);
 		return -ENOMEM;
 	}
-	for (i = 0; i < srv->nwaiters; i++)
+	for (i = 0; i < srv->nwaiters; i++) {
 		init_completion(&srv->waiters[i].done);
+		srv->free[srv->nfree++] = srv->nwaiters - 1 - i;
+	}
 	for (i = 0; i < DSM_RING_NR; i++)
 		dsm_kring_init(&srv->ring[i], srv->region, p, i);
 	/* The kernel never polls the rings it consumes: it runs when the
@@ -266,24 +311,18 @@ __poll_t dsm_server_poll(struct dsm_server *srv, struct file *file,
 
 static struct dsm_waiter *waiter_alloc(struct dsm_server *srv, u32 *slot)
 {
-	u32 i;
+	struct dsm_waiter *w;
 
-	for (i = 0; i < srv->nwaiters; i++) {
-		u32 s = (srv->wnext + i) % srv->nwaiters;
-		struct dsm_waiter *w = &srv->waiters[s];
-
-		if (!w->busy) {
-			w->busy = true;
-			w->users = 1;
-			w->answered = false;
-			w->gen++;
-			reinit_completion(&w->done);
-			srv->wnext = s + 1;
-			*slot = s;
-			return w;
-		}
-	}
-	return NULL;
+	if (srv->nfree == 0)
+		return NULL;
+	*slot = srv->free[--srv->nfree];
+	w = &srv->waiters[*slot];
+	w->busy = true;
+	w->users = 1;
+	w->answered = false;
+	w->gen++;
+	reinit_completion(&w->done);
+	return w;
 }
 
 static void waiter_free(struct dsm_server *srv, struct dsm_waiter *w)
@@ -292,8 +331,13 @@ static void waiter_free(struct dsm_server *srv, struct dsm_waiter *w)
 
 	spin_lock(&srv->wlock);
 	last = --w->users == 0;
-	if (last)
+	if (last) {
+		/* A killed leader leaves its request unanswered: nobody
+		 * waits for it any more, so nobody may join it. */
+		whash_del(srv, w);
 		w->busy = false;
+		srv->free[srv->nfree++] = w - srv->waiters;
+	}
 	spin_unlock(&srv->wlock);
 	if (last)
 		wake_up(&srv->space_wq);
@@ -304,13 +348,12 @@ static void waiter_free(struct dsm_server *srv, struct dsm_waiter *w)
 static struct dsm_waiter *waiter_join(struct dsm_server *srv, u32 seg_id,
 				      u64 pgno, u8 flags)
 {
-	u32 i;
+	u32 i = srv->hash[whash(srv, seg_id, pgno)];
 
-	for (i = 0; i < srv->nwaiters; i++) {
-		struct dsm_waiter *w = &srv->waiters[i];
+	for (; i; i = srv->waiters[i - 1].hnext) {
+		struct dsm_waiter *w = &srv->waiters[i - 1];
 
-		if (w->busy && !w->answered && w->seg_id == seg_id &&
-		    w->pgno == pgno &&
+		if (w->seg_id == seg_id && w->pgno == pgno &&
 		    ((w->flags & DSM_FAULT_WRITE) || !(flags & DSM_FAULT_WRITE))) {
 			w->users++;
 			return w;
@@ -343,6 +386,9 @@ struct dsm_waiter *dsm_server_post(struct dsm_server *srv, u32 seg_id,
 		w->seg_id = seg_id;
 		w->pgno = pgno;
 		req.token = (u64)slot << 32 | w->gen;
+		/* Joinable at once, so that faults racing with this one
+		 * find it rather than post a request of their own. */
+		whash_add(srv, slot);
 	}
 	spin_unlock(&srv->wlock);
 	if (!w) {
@@ -351,6 +397,10 @@ struct dsm_waiter *dsm_server_post(struct dsm_server *srv, u32 seg_id,
 	}
 	*err = server_produce(srv, DSM_RING_FAULT, &req);
 	if (*err) {
+		/* Not posted: faults that joined it retry from the start. */
+		spin_lock(&srv->wlock);
+		waiter_answer(srv, w, DSM_KRES_RETRY, 0);
+		spin_unlock(&srv->wlock);
 		waiter_free(srv, w);
 		return NULL;
 	}
@@ -372,10 +422,11 @@ int dsm_server_wait(struct dsm_server *srv, struct dsm_waiter *w)
 	} else if (!w->answered) {
 		/* Deadline: the request fails for every fault waiting on it;
 		 * a late answer finds it answered and counts as stale. */
-		waiter_answer(w, DSM_RES_SIGBUS, -ETIMEDOUT);
+		waiter_answer(srv, w, DSM_RES_SIGBUS, -ETIMEDOUT);
 		ret = -ETIMEDOUT;
 	} else {
-		ret = w->result == DSM_RES_SIGBUS ? w->status : 0;
+		ret = w->result == DSM_KRES_RETRY ? -EAGAIN :
+		      w->result == DSM_RES_SIGBUS ? w->status : 0;
 	}
 	spin_unlock(&srv->wlock);
 	waiter_free(srv, w);
@@ -422,7 +473,7 @@ static void cqe_finish(struct dsm_server *srv, const struct dsm_fault_cqe *c,
 
 	spin_lock(&srv->wlock);
 	if (w->busy && !w->answered && w->gen == (u32)c->token)
-		waiter_answer(w, result, status);
+		waiter_answer(srv, w, result, status);
 	spin_unlock(&srv->wlock);
 }
 

@@ -37,7 +37,9 @@
  *
  * Usage: kt_bench [samples per row (5000)]
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* also set by meson */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
