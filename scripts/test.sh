@@ -3,7 +3,7 @@
 # (unit, unit under valgrind, integration), print a summary.
 #
 #   sudo scripts/test.sh                 everything
-#   sudo scripts/test.sh --suite unit    one meson suite (unit, valgrind, integration)
+#   sudo scripts/test.sh --suite unit    one meson suite (unit, valgrind, integration, kmod)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
