@@ -128,6 +128,8 @@ int dsm_seg_add(struct dsm_kseg *ks)
 		return -ENOMEM;
 	mutex_lock(&dsm.lock);
 	ret = xa_insert(&dsm.segs, ks->seg_id, seg, GFP_KERNEL);
+	if (ret == -EBUSY)
+		ret = -EEXIST;
 	if (ret == 0) {
 		ret = xa_alloc(&dsm.by_idx, &idx, seg,
 			       XA_LIMIT(1, DSM_MAX_SEG_IDX), GFP_KERNEL);
@@ -137,7 +139,7 @@ int dsm_seg_add(struct dsm_kseg *ks)
 	mutex_unlock(&dsm.lock);
 	if (ret) {
 		dsm_seg_put(seg);
-		return ret == -EBUSY && xa_load(&dsm.segs, ks->seg_id) ? -EEXIST : ret;
+		return ret;
 	}
 	seg->idx = idx;
 	ks->mmap_offset = (u64)idx << 32;
@@ -313,7 +315,8 @@ static vm_fault_t fault_remote(struct vm_fault *vmf, struct dsm_seg *seg,
 		/* No waiter slot or ring space: wait for some, then retry. */
 		dsm_count(DSM_ST_RING_WAITS);
 		err = wait_event_killable_timeout(srv->space_wq,
-				dsm_kring_room(&srv->ring[DSM_RING_FAULT]) != 0 ||
+				(READ_ONCE(srv->nfree) &&
+				 dsm_kring_room(&srv->ring[DSM_RING_FAULT]) != 0) ||
 				READ_ONCE(srv->dead),
 				msecs_to_jiffies(dsm_fault_timeout_ms)) > 0 ? 0 : -ETIMEDOUT;
 	}

@@ -83,6 +83,21 @@ static void check_refusals(void)
 	close(fd);
 }
 
+static void check_seg_refusals(struct kt_server *s)
+{
+	struct dsm_kseg ks = { .seg_id = SEG, .npages = 1 };
+
+	KT_CHECK(ioctl(s->kd.fd, DSM_IOC_SEG_ADD, &ks) < 0 && errno == EEXIST, "dup seg: %d", errno);
+	ks = (struct dsm_kseg){ .seg_id = SEG + 1, .npages = 0 };
+	KT_CHECK(ioctl(s->kd.fd, DSM_IOC_SEG_ADD, &ks) < 0 && errno == EINVAL, "0 pages: %d", errno);
+	ks = (struct dsm_kseg){ .seg_id = SEG + 1, .npages = 1, .resv[2] = 1 };
+	KT_CHECK(ioctl(s->kd.fd, DSM_IOC_SEG_ADD, &ks) < 0 && errno == EINVAL, "reserved: %d", errno);
+	ks = (struct dsm_kseg){ .seg_id = DSM_RING_SEG_ALL, .npages = 1 };
+	KT_CHECK(ioctl(s->kd.fd, DSM_IOC_SEG_ADD, &ks) < 0 && errno == EINVAL, "seg all: %d", errno);
+	KT_CHECK(ioctl(s->kd.fd, DSM_IOC_ATTACH, &(struct dsm_kattach){ .seg_id = SEG }) < 0 &&
+		 errno == EBUSY, "server attach: %d", errno);
+}
+
 static void child_maps_and_exits(void)
 {
 	volatile uint64_t *p = kt_map(SEG, 0, 4, PROT_READ, NULL);
@@ -106,6 +121,7 @@ int main(void)
 				pg >= ZERO_FIRST && pg < ZERO_END ? 0xabababababababab : word(pg, i);
 	kt_server_start(&s);
 	check_refusals();
+	check_seg_refusals(&s);
 
 	p = kt_map(SEG, 0, NPAGES, PROT_READ | PROT_WRITE, NULL);
 	/* Read faults: one request per page, the server's data. */
