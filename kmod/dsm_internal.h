@@ -133,9 +133,12 @@ void dsm_kring_release(struct dsm_kring *r, u32 n);
 enum dsm_pstate { DSM_PS_NONE = 0, DSM_PS_RO = 1, DSM_PS_RW = 2 };
 
 #define DSM_FAIL_SLOTS 16
-/* A fault that failed after the mmap lock was dropped: the retry of the
- * same thread on the same page turns it into SIGBUS (the kernel can only
- * raise it from a fault that still holds the lock). */
+/* A fault that failed after the mmap lock was dropped: its retry (the same
+ * thread and page, FAULT_FLAG_TRIED) turns it into SIGBUS - the kernel can
+ * only raise it from a fault that still holds the lock.  A retry that does
+ * not fault (another thread's grant mapped the page meanwhile) leaves its
+ * record behind; the next first attempt of that thread on that page drops
+ * it, so it never fails an unrelated fault. */
 struct dsm_fail {
 	pid_t tid;
 	u64 pgno;
@@ -242,12 +245,18 @@ int dsm_server_enter(struct dsm_server *srv, struct dsm_kenter *ke);
 int dsm_server_eventfd(struct dsm_server *srv, int fd);
 __poll_t dsm_server_poll(struct dsm_server *srv, struct file *file,
 			 struct poll_table_struct *pt);
-/* Fault path: post a request and wait for its answer (mmap lock already
- * dropped by the caller).  0 when answered with a grant, -errno when the
- * fault must fail (SIGBUS), -EINTR when a fatal signal ended the wait. */
+/* Fault path: post a request (mmap lock held), then wait for its answer
+ * (lock dropped). */
 struct dsm_waiter *dsm_server_post(struct dsm_server *srv, u32 seg_id,
 				   u64 pgno, u8 flags, int *err);
-int dsm_server_wait(struct dsm_server *srv, struct dsm_waiter *w);
+enum dsm_wait_outcome {
+	DSM_WAIT_GRANTED,    /* the retried fault maps the grant */
+	DSM_WAIT_FAILED,     /* SIGBUS: *err says why */
+	DSM_WAIT_RETRY,      /* the request was never posted: ask again */
+	DSM_WAIT_KILLED,     /* a fatal signal ended the wait */
+};
+enum dsm_wait_outcome dsm_server_wait(struct dsm_server *srv, struct dsm_waiter *w,
+				      int *err);
 void dsm_server_note(u8 op, u32 seg_id, u64 pgno, u64 npages, u32 pid);
 
 extern unsigned int dsm_fault_timeout_ms;

@@ -246,7 +246,9 @@ static void fail_record(struct dsm_seg *seg, u64 pgno)
 	spin_unlock(&seg->fail_lock);
 }
 
-static bool fail_take(struct dsm_seg *seg, u64 pgno)
+/* The record of this thread and page, if any, is used up either way; it
+ * fails the fault only on a retry (see struct dsm_fail). */
+static bool fail_take(struct dsm_seg *seg, u64 pgno, bool retry)
 {
 	bool hit = false;
 	unsigned i;
@@ -255,12 +257,12 @@ static bool fail_take(struct dsm_seg *seg, u64 pgno)
 	for (i = 0; i < DSM_FAIL_SLOTS; i++) {
 		struct dsm_fail *f = &seg->fails[i];
 
-		if (f->tid == current->pid && f->pgno == pgno &&
-		    time_before(jiffies, f->when + msecs_to_jiffies(dsm_fault_timeout_ms))) {
-			f->tid = 0;
-			hit = true;
-			break;
-		}
+		if (f->tid != current->pid || f->pgno != pgno)
+			continue;
+		f->tid = 0;
+		hit = retry &&
+		      time_before(jiffies, f->when + msecs_to_jiffies(dsm_fault_timeout_ms));
+		break;
 	}
 	spin_unlock(&seg->fail_lock);
 	return hit;
@@ -286,12 +288,34 @@ static void release_fault_lock_compat(struct vm_fault *vmf)
 /* Ask the server, with the mmap lock dropped while we wait.  Returns
  * VM_FAULT_RETRY once the lock is dropped; the retry maps the grant or, if
  * the wait failed, finds the failure record and raises SIGBUS. */
+/* No request slot or ring space: wait for some, then the fault retries. */
+static enum dsm_wait_outcome wait_for_room(struct dsm_server *srv, int *err)
+{
+	long left;
+
+	dsm_count(DSM_ST_RING_WAITS);
+	left = wait_event_killable_timeout(srv->space_wq,
+			(READ_ONCE(srv->nfree) &&
+			 dsm_kring_room(&srv->ring[DSM_RING_FAULT]) != 0) ||
+			READ_ONCE(srv->dead),
+			msecs_to_jiffies(dsm_fault_timeout_ms));
+	if (left < 0)
+		return DSM_WAIT_KILLED;
+	if (left == 0) {
+		dsm_count(DSM_ST_TIMEOUTS);
+		*err = -ETIMEDOUT;
+		return DSM_WAIT_FAILED;
+	}
+	return DSM_WAIT_RETRY;
+}
+
 static vm_fault_t fault_remote(struct vm_fault *vmf, struct dsm_seg *seg,
 			       u64 pgno, u8 flags)
 {
+	enum dsm_wait_outcome out;
 	struct dsm_server *srv;
 	struct dsm_waiter *w;
-	int err;
+	int err = 0;
 
 	/* Without ALLOW_RETRY the lock cannot be dropped, and waiting on user
 	 * space with it held is what this module never does. */
@@ -309,20 +333,11 @@ static vm_fault_t fault_remote(struct vm_fault *vmf, struct dsm_seg *seg,
 	}
 	kref_get(&seg->ref);
 	release_fault_lock_compat(vmf);
-	if (w) {
-		err = dsm_server_wait(srv, w);
-	} else {
-		/* No waiter slot or ring space: wait for some, then retry. */
-		dsm_count(DSM_ST_RING_WAITS);
-		err = wait_event_killable_timeout(srv->space_wq,
-				(READ_ONCE(srv->nfree) &&
-				 dsm_kring_room(&srv->ring[DSM_RING_FAULT]) != 0) ||
-				READ_ONCE(srv->dead),
-				msecs_to_jiffies(dsm_fault_timeout_ms)) > 0 ? 0 : -ETIMEDOUT;
-	}
-	/* -EAGAIN: the request this fault joined was never posted; the
-	 * retried fault asks again. */
-	if (err && err != -EINTR && err != -EAGAIN) {
+	if (w)
+		out = dsm_server_wait(srv, w, &err);
+	else
+		out = wait_for_room(srv, &err);
+	if (out == DSM_WAIT_FAILED) {
 		pr_warn_ratelimited("dsm: fault on segment %u page %llu failed: %d (pid %d)\n",
 				    seg->seg_id, pgno, err, current->tgid);
 		fail_record(seg, pgno);
@@ -352,7 +367,8 @@ static vm_fault_t dsm_vm_fault(struct vm_fault *vmf)
 	vm_fault_t ret;
 	u8 st;
 
-	if (pgno >= seg->npages || fail_take(seg, pgno))
+	if (pgno >= seg->npages ||
+	    fail_take(seg, pgno, vmf->flags & FAULT_FLAG_TRIED))
 		return fault_sigbus();
 	mutex_lock(&seg->map_lock);
 	if (seg->dead) {
@@ -379,7 +395,8 @@ static vm_fault_t dsm_vm_pfn_mkwrite(struct vm_fault *vmf)
 	vm_fault_t ret;
 	bool granted;
 
-	if (pgno >= seg->npages || fail_take(seg, pgno))
+	if (pgno >= seg->npages ||
+	    fail_take(seg, pgno, vmf->flags & FAULT_FLAG_TRIED))
 		return fault_sigbus();
 	mutex_lock(&seg->map_lock);
 	granted = !seg->dead && seg->pstate[pgno] == DSM_PS_RW;

@@ -17,9 +17,11 @@
 
 #include "dsm_internal.h"
 
-/* Internal answer (never on the ring): the request was not posted, the
- * faults waiting on it start again. */
-#define DSM_KRES_RETRY (DSM_RES_MAX + 1)
+/* Internal answers (never on the ring, where results are 1..DSM_RES_MAX),
+ * so the server's own SIGBUS status can never be mistaken for them. */
+#define DSM_KRES_RETRY   (DSM_RES_MAX + 1) /* not posted: start again */
+#define DSM_KRES_TIMEOUT (DSM_RES_MAX + 2) /* deadline passed */
+#define DSM_KRES_GONE    (DSM_RES_MAX + 3) /* the server went away */
 
 /* Features this module implements. */
 #define DSM_KMOD_FEATURES (DSM_RING_F_NEED_WAKEUP | DSM_RING_F_EVENTFD)
@@ -113,7 +115,7 @@ static void server_kill(struct dsm_server *srv)
 		struct dsm_waiter *w = &srv->waiters[i];
 
 		if (w->busy && !w->answered)
-			waiter_answer(srv, w, DSM_RES_SIGBUS, -ENOTCONN);
+			waiter_answer(srv, w, DSM_KRES_GONE, -ENOTCONN);
 	}
 	spin_unlock(&srv->wlock);
 	wake_up_all(&srv->poll_wq);
@@ -408,33 +410,50 @@ struct dsm_waiter *dsm_server_post(struct dsm_server *srv, u32 seg_id,
 	return w;
 }
 
-/* Wait for the answer (the caller no longer holds the mmap lock). */
-int dsm_server_wait(struct dsm_server *srv, struct dsm_waiter *w)
+/* Wait for the answer (the caller no longer holds the mmap lock).  The
+ * outcome says what the fault does next; *err is the errno of a failure
+ * (the server's own status, or -ETIMEDOUT / -ENOTCONN). */
+enum dsm_wait_outcome dsm_server_wait(struct dsm_server *srv, struct dsm_waiter *w,
+				      int *err)
 {
 	long left = wait_for_completion_killable_timeout(&w->done,
 			msecs_to_jiffies(dsm_fault_timeout_ms));
-	int ret;
+	enum dsm_wait_outcome out;
+	u8 result;
 
 	spin_lock(&srv->wlock);
 	if (!w->answered && left < 0) {
+		spin_unlock(&srv->wlock);
 		/* Killed: the request stays in flight for any followers. */
-		ret = -EINTR;
-	} else if (!w->answered) {
-		/* Deadline: the request fails for every fault waiting on it;
-		 * a late answer finds it answered and counts as stale. */
-		waiter_answer(srv, w, DSM_RES_SIGBUS, -ETIMEDOUT);
-		ret = -ETIMEDOUT;
-	} else {
-		ret = w->result == DSM_KRES_RETRY ? -EAGAIN :
-		      w->result == DSM_RES_SIGBUS ? w->status : 0;
+		waiter_free(srv, w);
+		dsm_count(DSM_ST_KILLED);
+		return DSM_WAIT_KILLED;
 	}
+	/* Deadline: the request fails for every fault waiting on it; a late
+	 * answer finds it answered and counts as stale. */
+	if (!w->answered)
+		waiter_answer(srv, w, DSM_KRES_TIMEOUT, -ETIMEDOUT);
+	result = w->result;
+	*err = w->status;
 	spin_unlock(&srv->wlock);
 	waiter_free(srv, w);
-	if (ret == -ETIMEDOUT)
+	switch (result) {
+	case DSM_KRES_RETRY:
+		out = DSM_WAIT_RETRY;
+		break;
+	case DSM_KRES_TIMEOUT:
 		dsm_count(DSM_ST_TIMEOUTS);
-	else if (ret == -EINTR)
-		dsm_count(DSM_ST_KILLED);
-	return ret;
+		out = DSM_WAIT_FAILED;
+		break;
+	case DSM_KRES_GONE:
+	case DSM_RES_SIGBUS:
+		out = DSM_WAIT_FAILED;
+		break;
+	default:
+		out = DSM_WAIT_GRANTED;
+		break;
+	}
+	return out;
 }
 
 /* ---------------------------------------------------------- completions */
