@@ -180,6 +180,8 @@ static int node_field(struct parser *p, const char *key, yaml_node_t *v, void *o
 		return GET_NUM(p, v, 1, UINT64_MAX, c->epoch);
 	if (!strcmp(key, "kmod"))
 		return get_str(p, v, c->kmod_device, sizeof(c->kmod_device));
+	if (!strcmp(key, "socket"))
+		return get_str(p, v, c->socket_path, sizeof(c->socket_path));
 	return fail(p, p->key, "unknown key 'node.%s'", key);
 }
 

@@ -51,6 +51,8 @@ struct dsm_config {
 	uint64_t epoch;
 	/* The kernel fault front end: dsm.ko's device ("" = none). */
 	char     kmod_device[DSM_CFG_STR];
+	/* The userfaultfd front end's control socket ("" = none). */
+	char     socket_path[DSM_CFG_STR];
 	uint32_t nports;
 	struct dsm_cfg_port ports[DSM_CFG_MAX_PORTS];
 	uint32_t npeers;

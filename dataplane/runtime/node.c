@@ -114,6 +114,7 @@ int dsm_node_run(struct dsm_node *n)
 			if (n->shards[s].inline_main)
 				work += dsm_shard_poll(&n->shards[s], now);
 		work += dsm_kmod_poll(n, now);
+		work += dsm_uffd_poll(n, now);
 		if (n->params.hooks.poll)
 			work += n->params.hooks.poll(n->params.hooks.ctx, n, now);
 		/* Frames produced by inline shards and hooks leave now, not
@@ -223,6 +224,11 @@ int dsm_node_add_segment(struct dsm_node *n, const struct dsm_segment_desc *d,
 			return rc;
 		}
 	}
+	rc = dsm_uffd_add_segment(n, s);
+	if (rc) {
+		seg_free(s);
+		return rc;
+	}
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	rc = rte_hash_add_key_data(n->seg_index, &d->seg_id, (void *)(uintptr_t)n->nsegs);
 	if (rc) {
@@ -296,8 +302,12 @@ int dsm_node_create(const struct dsm_node_params *p, struct dsm_node **out)
 		rc = shards_init(n);
 	if (!rc)
 		rc = dsm_kmod_init(n);
+	if (!rc)
+		rc = dsm_uffd_init(n);
 	if (!rc && p->add_config_segments)
 		rc = add_config_segments(n);
+	if (!rc)
+		rc = dsm_uffd_start(n);
 	if (!rc)
 		rc = dsm_telemetry_init(n);
 	if (rc) {
@@ -334,6 +344,7 @@ void dsm_node_destroy(struct dsm_node *n)
 		return;
 	dsm_peers_fini(n);
 	dsm_ports_fini(n);
+	dsm_uffd_fini(n);
 	dsm_kmod_fini(n);
 	shards_fini(n);
 	for (uint32_t i = 0; i < n->nsegs; i++)

@@ -10,6 +10,7 @@
 
 #include "channel/reliable.h"
 #include "kfront/kfront.h"
+#include "ufront/ufront.h"
 #include "runtime/node.h"
 #include "wire/codec.h"
 
@@ -90,16 +91,32 @@ struct dsm_shard_stats {
 	uint64_t unmaps, protects, loopback, completes, exec_errors;
 	uint64_t actions_overflow;     /* engine actions lost: a bug, logged */
 	uint64_t kernel_actions;       /* run by the kernel front end */
+	uint64_t fault_actions;        /* run by the userfaultfd front end */
 };
 
 /* A request from another thread to a shard, answered through done. */
-enum dsm_ctl_kind { DSM_CTL_PAGE_INFO = 1 };
+enum dsm_ctl_kind {
+	DSM_CTL_PAGE_INFO = 1,
+	DSM_CTL_SEG_FIND,     /* name -> desc (and the view fd) */
+	DSM_CTL_SEG_CREATE,   /* name, desc (home = self) -> seg_id */
+	DSM_CTL_SEG_DESTROY,  /* name, uid: only with no mappings */
+	DSM_CTL_UF_ATTACH,    /* fd (taken over), pid, conn, base, len, prot */
+	DSM_CTL_UF_DETACH,    /* conn, base (0: every mapping of conn) */
+};
 struct dsm_ctl {
 	enum dsm_ctl_kind kind;
 	uint32_t seg_id;
 	uint64_t pgno;
 	int      rc;
 	struct dsm_page_info info;
+	/* segment and mapping requests (control thread -> shard) */
+	char     name[DSM_SEG_NAME_MAX];
+	struct dsm_segment_desc desc;
+	uint32_t uid;
+	int      fd;
+	int      pid;
+	uint64_t conn, base, len;
+	uint32_t prot;
 	/* Set with release ordering by the shard after filling rc/info; the
 	 * requester reads it with acquire ordering (pairs with that store). */
 	uint32_t done;
@@ -151,7 +168,25 @@ struct dsm_node {
 	/* The kernel fault front end (node.kmod), on the inline shard. */
 	struct dsm_kdev *kdev;
 	struct dsm_kfront *kfront;
+	/* The userfaultfd front end and its control socket (node.socket). */
+	struct dsm_ufront *ufront;
+	struct dsm_control *control;
+	uint32_t seg_owner_uid[DSM_CFG_MAX_SEGMENTS]; /* creators (UINT32_MAX: config) */
 };
+
+/* uffd.c: the userfaultfd front end inside the runtime */
+int  dsm_uffd_init(struct dsm_node *n);
+int  dsm_uffd_start(struct dsm_node *n);
+void dsm_uffd_fini(struct dsm_node *n);
+int  dsm_uffd_add_segment(struct dsm_node *n, struct dsm_seg_rt *s);
+int  dsm_uffd_poll(struct dsm_node *n, uint64_t now);
+/* The segment/mapping ctl kinds, on the shard thread. */
+int  dsm_uffd_ctl(struct dsm_node *n, struct dsm_ctl *c);
+
+/* control.c: the control socket (libdsm's peer), on its own thread */
+struct dsm_control;
+int  dsm_control_start(struct dsm_node *n, const char *path, struct dsm_control **out);
+void dsm_control_stop(struct dsm_control *c);
 
 /* kmod.c: the kernel front end inside the runtime */
 int  dsm_kmod_init(struct dsm_node *n);

@@ -119,6 +119,12 @@ static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_
 		sh->st.kernel_actions++;
 		return 0;
 	}
+	/* Userfaultfd mappings: the same, through the view (it also notes
+	 * ZERO/INSTALL but leaves the backing to us). */
+	if (n->ufront && dsm_ufront_handle(n->ufront, a)) {
+		sh->st.fault_actions++;
+		return 0;
+	}
 	switch (a->kind) {
 	case DSM_ACT_SEND:
 		return exec_send(sh, &a->msg);
@@ -181,7 +187,7 @@ static void ctl_one(struct dsm_shard_rt *sh, struct dsm_ctl *c)
 		c->rc = dsm_engine_page_info(sh->eng, c->seg_id, c->pgno, &c->info);
 		break;
 	default:
-		c->rc = -EINVAL;
+		c->rc = dsm_uffd_ctl(sh->node, c);
 		break;
 	}
 	/* pairs with the acquire load in dsm_shard_ctl_call() */

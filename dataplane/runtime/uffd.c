@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The userfaultfd front end inside the dataplane (node.socket).
+ * dataplane/ufront does the work; this file wires it to the runtime: faults
+ * go to the inline engine shard, whose executor hands the fault-facing
+ * actions back; segments get a view file; the control thread's requests
+ * (control.c) reach the shard as ctl messages, so the segment table and the
+ * mappings are only ever touched by the shard's thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_log.h>
+
+#include "dsm/dsm.h"
+#include "runtime/node_internal.h"
+
+#define DSM_UFFD_MAX_REQUESTS 1024
+
+static void uffd_exec(void *ctx, const struct dsm_actions *acts)
+{
+	struct dsm_node *n = ctx;
+
+	dsm_shard_exec_list(&n->shards[0], acts, dsm_now_ns());
+}
+
+int dsm_uffd_init(struct dsm_node *n)
+{
+	const struct dsm_ufront_ops ops = { .exec = uffd_exec, .ctx = n };
+	int rc;
+
+	for (unsigned i = 0; i < DSM_CFG_MAX_SEGMENTS; i++)
+		n->seg_owner_uid[i] = UINT32_MAX;
+	if (!n->cfg.socket_path[0])
+		return 0;
+	if (n->nshards != 1 || !n->shards[0].inline_main) {
+		RTE_LOG(ERR, USER1, "node.socket (userfaultfd front end) needs one engine "
+			"shard on the main lcore (run with a single lcore, e.g. -l 1)\n");
+		return -EXDEV;
+	}
+	if (n->kfront) {
+		RTE_LOG(ERR, USER1, "node.socket and node.kmod: one fault front end per node\n");
+		return -EINVAL;
+	}
+	n->ufront = calloc(1, sizeof(*n->ufront));
+	if (!n->ufront)
+		return -ENOMEM;
+	rc = dsm_ufront_init(n->ufront, n->shards[0].eng, &ops, DSM_UFFD_MAX_REQUESTS);
+	if (rc) {
+		free(n->ufront);
+		n->ufront = NULL;
+	}
+	return rc;
+}
+
+/* After the configured segments exist: applications may come. */
+int dsm_uffd_start(struct dsm_node *n)
+{
+	if (!n->ufront)
+		return 0;
+	return dsm_control_start(n, n->cfg.socket_path, &n->control);
+}
+
+void dsm_uffd_fini(struct dsm_node *n)
+{
+	if (n->control)
+		dsm_control_stop(n->control);
+	n->control = NULL;
+	if (n->ufront)
+		dsm_ufront_fini(n->ufront);
+	free(n->ufront);
+	n->ufront = NULL;
+}
+
+int dsm_uffd_add_segment(struct dsm_node *n, struct dsm_seg_rt *s)
+{
+	int rc;
+
+	if (!n->ufront)
+		return 0;
+	rc = dsm_ufront_add_segment(n->ufront, &s->d, s->base);
+	if (rc)
+		RTE_LOG(ERR, USER1, "segment %u: no view file: %s%s\n", s->d.seg_id,
+			strerror(-rc), s->d.page_size > 4096 ? " (hugetlb pages reserved?)" : "");
+	return rc;
+}
+
+int dsm_uffd_poll(struct dsm_node *n, uint64_t now)
+{
+	return n->ufront ? (int)dsm_ufront_poll(n->ufront, now) : 0;
+}
+
+/* ------------------------------------------------ ctl, on the shard thread */
+
+static struct dsm_seg_rt *seg_by_name(struct dsm_node *n, const char *name, uint32_t *idx)
+{
+	for (uint32_t i = 0; i < n->nsegs; i++) {
+		if (!strcmp(n->segs[i].name, name)) {
+			*idx = i;
+			return &n->segs[i];
+		}
+	}
+	return NULL;
+}
+
+static int ctl_find(struct dsm_node *n, struct dsm_ctl *c)
+{
+	uint32_t i;
+	struct dsm_seg_rt *s = seg_by_name(n, c->name, &i);
+
+	if (!s)
+		return -ENOENT;
+	c->desc = s->d;
+	c->fd = dsm_ufront_view_fd(n->ufront, s->d.seg_id);
+	return c->fd < 0 ? c->fd : 0;
+}
+
+static int ctl_create(struct dsm_node *n, struct dsm_ctl *c)
+{
+	uint32_t i, id = 1;
+	int rc;
+
+	if (seg_by_name(n, c->name, &i))
+		return -EEXIST;
+	for (i = 0; i < n->nsegs; i++)
+		if (n->segs[i].d.seg_id >= id)
+			id = n->segs[i].d.seg_id + 1;
+	c->desc.seg_id = id;
+	c->desc.home = n->self;
+	rc = dsm_node_add_segment(n, &c->desc, c->name);
+	if (rc == 0)
+		n->seg_owner_uid[n->nsegs - 1] = c->uid;
+	c->seg_id = id;
+	return rc;
+}
+
+static int ctl_destroy(struct dsm_node *n, struct dsm_ctl *c)
+{
+	uint32_t i;
+	struct dsm_seg_rt *s = seg_by_name(n, c->name, &i);
+
+	if (!s)
+		return -ENOENT;
+	/* Only its creator (or root) may, and only a runtime-created one:
+	 * configured segments are the cluster's. */
+	if (n->seg_owner_uid[i] == UINT32_MAX || (c->uid != 0 && c->uid != n->seg_owner_uid[i]))
+		return -EPERM;
+	if (dsm_ufront_users(n->ufront, s->d.seg_id))
+		return -EBUSY;
+	/* The name goes (INFO and ATTACH no longer find it, it may be created
+	 * again); the engine keeps the old id's state until the dataplane
+	 * stops - removing a segment from a running engine is not done yet. */
+	s->name[0] = 0;
+	return 0;
+}
+
+int dsm_uffd_ctl(struct dsm_node *n, struct dsm_ctl *c)
+{
+	int rc;
+
+	if (!n->ufront)
+		return -EINVAL;
+	switch (c->kind) {
+	case DSM_CTL_SEG_FIND:
+		return ctl_find(n, c);
+	case DSM_CTL_SEG_CREATE:
+		return ctl_create(n, c);
+	case DSM_CTL_SEG_DESTROY:
+		return ctl_destroy(n, c);
+	case DSM_CTL_UF_ATTACH:
+		rc = dsm_ufront_attach(n->ufront, c->seg_id, c->fd, c->pid, c->conn,
+				       c->base, c->len, c->prot);
+		if (rc < 0)
+			close(c->fd);   /* ours now, either way */
+		return rc < 0 ? rc : 0;
+	case DSM_CTL_UF_DETACH:
+		return dsm_ufront_detach(n->ufront, c->conn, c->base);
+	default:
+		return -EINVAL;
+	}
+}

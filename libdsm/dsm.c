@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libdsm: the application side of the userfaultfd front end.  It speaks the
+ * control protocol (include/dsm/ctl.h) to the local dsm-dataplane, maps a
+ * segment's shared file, registers the mapping with a userfaultfd and hands
+ * the descriptor over; from then on the dataplane resolves every fault, and
+ * the application needs no thread of its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dsm/ctl.h"
+#include "dsm/dsm.h"
+
+#define DSM_MAX_ATTACH 64
+/* A reply never takes this long unless the dataplane is stuck. */
+#define DSM_RPC_TIMEOUT_S 10
+
+struct dsm_att {
+	void    *addr;
+	size_t   len;
+	uint32_t seg_id;
+	int      uffd;     /* kept open: the registration lives with it */
+};
+
+struct dsm_ctx {
+	int fd;
+	uint16_t node;
+	uint64_t seq;
+	struct dsm_att att[DSM_MAX_ATTACH];
+};
+
+/* ------------------------------------------------------------------ rpc */
+
+static int send_msg(int fd, const struct dsm_ctl_msg *m, int pass_fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (pass_fd >= 0) {
+		struct cmsghdr *cm;
+
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -errno;
+}
+
+static int recv_msg(int fd, struct dsm_ctl_msg *m, int *rfd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if (n != (ssize_t)sizeof(*m))
+		return n == 0 ? -ECONNRESET : -EPROTO;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		if (rfd)
+			memcpy(rfd, CMSG_DATA(cm), sizeof(int));
+		else
+			close(*(int *)CMSG_DATA(cm));
+	}
+	return 0;
+}
+
+/* One request, one reply: the reply's status, or a transport error. */
+static int rpc(struct dsm_ctx *ctx, struct dsm_ctl_msg *m, int pass_fd, int *rfd)
+{
+	uint16_t op = m->op;
+	uint64_t seq = ++ctx->seq;
+	int ret;
+
+	if (rfd)
+		*rfd = -1;
+	m->magic = DSM_CTL_MAGIC;
+	m->version = DSM_CTL_VERSION;
+	m->seq = seq;
+	ret = send_msg(ctx->fd, m, pass_fd);
+	if (ret == 0)
+		ret = recv_msg(ctx->fd, m, rfd);
+	if (ret)
+		return ret;
+	if (m->magic != DSM_CTL_MAGIC || m->op != op || m->seq != seq) {
+		if (rfd && *rfd >= 0)
+			close(*rfd);
+		return -EPROTO;
+	}
+	return m->status;
+}
+
+static void set_name(struct dsm_ctl_msg *m, const char *name)
+{
+	strncpy(m->seg.name, name, DSM_CTL_NAME - 1);
+}
+
+static int check_name(const char *name)
+{
+	size_t len = name ? strnlen(name, DSM_NAME_MAX + 1) : 0;
+
+	return len == 0 || len > DSM_NAME_MAX ? -EINVAL : 0;
+}
+
+/* -------------------------------------------------------------- context */
+
+int dsm_open(const char *socket_path, struct dsm_ctx **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = DSM_RPC_TIMEOUT_S };
+	struct dsm_ctl_msg m = { .op = DSM_CTL_HELLO };
+	struct dsm_ctx *ctx;
+	int ret;
+
+	if (!socket_path)
+		socket_path = getenv("DSM_SOCKET");
+	if (!socket_path)
+		socket_path = DSM_DEFAULT_SOCKET;
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	strcpy(sa.sun_path, socket_path);
+	ctx->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (ctx->fd < 0 || connect(ctx->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    setsockopt(ctx->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		ret = -errno;
+	else
+		ret = rpc(ctx, &m, -1, NULL);
+	if (ret) {
+		if (ctx->fd >= 0)
+			close(ctx->fd);
+		free(ctx);
+		return ret;
+	}
+	ctx->node = m.node;
+	*out = ctx;
+	return 0;
+}
+
+void dsm_close(struct dsm_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	for (int i = 0; i < DSM_MAX_ATTACH; i++)
+		if (ctx->att[i].addr)
+			dsm_detach(ctx, ctx->att[i].addr);
+	close(ctx->fd);
+	free(ctx);
+}
+
+uint16_t dsm_node_id(const struct dsm_ctx *ctx)
+{
+	return ctx->node;
+}
+
+/* ------------------------------------------------------------- segments */
+
+static void info_from(const struct dsm_ctl_msg *m, struct dsm_segment_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->seg_id = m->seg.seg_id;
+	info->home = m->seg.home;
+	info->prot = m->seg.prot;
+	info->page_size = m->seg.page_size;
+	info->flags = m->seg.flags;
+	info->size = m->seg.size;
+	memcpy(info->name, m->seg.name, DSM_NAME_MAX);
+}
+
+int dsm_segment_create(struct dsm_ctx *ctx, const char *name, uint64_t size,
+		       unsigned prot, unsigned flags, uint32_t *seg_id)
+{
+	struct dsm_ctl_msg m = { .op = DSM_CTL_CREATE };
+	int ret = check_name(name);
+
+	if (ret)
+		return ret;
+	set_name(&m, name);
+	m.seg.size = size;
+	m.seg.prot = (uint16_t)prot;
+	m.seg.flags = flags;
+	ret = rpc(ctx, &m, -1, NULL);
+	if (ret == 0 && seg_id)
+		*seg_id = m.seg.seg_id;
+	return ret;
+}
+
+int dsm_segment_destroy(struct dsm_ctx *ctx, const char *name)
+{
+	struct dsm_ctl_msg m = { .op = DSM_CTL_DESTROY };
+	int ret = check_name(name);
+
+	if (ret)
+		return ret;
+	set_name(&m, name);
+	return rpc(ctx, &m, -1, NULL);
+}
+
+int dsm_segment_info(struct dsm_ctx *ctx, const char *name, struct dsm_segment_info *info)
+{
+	struct dsm_ctl_msg m = { .op = DSM_CTL_INFO };
+	int ret = check_name(name);
+
+	if (ret)
+		return ret;
+	set_name(&m, name);
+	ret = rpc(ctx, &m, -1, NULL);
+	if (ret == 0) {
+		memcpy(m.seg.name, name, strlen(name) + 1);
+		info_from(&m, info);
+	}
+	return ret;
+}
+
+/* -------------------------------------------------------------- mapping */
+
+/* A userfaultfd on [addr, addr + len): missing and minor faults, and
+ * write-protect faults for a writable mapping. */
+static int make_uffd(void *addr, size_t len, unsigned prot)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MISSING_SHMEM |
+			    UFFD_FEATURE_MISSING_HUGETLBFS | UFFD_FEATURE_MINOR_SHMEM |
+			    UFFD_FEATURE_MINOR_HUGETLBFS |
+			    ((prot & DSM_SEG_WRITE) ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0),
+	};
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+			((prot & DSM_SEG_WRITE) ? UFFDIO_REGISTER_MODE_WP : 0),
+	};
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int ret;
+
+	if (fd < 0)
+		return errno == ENOSYS ? -ENOSYS : -errno;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		ret = errno == EINVAL ? -ENOSYS : -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static struct dsm_att *free_slot(struct dsm_ctx *ctx)
+{
+	for (int i = 0; i < DSM_MAX_ATTACH; i++)
+		if (!ctx->att[i].addr)
+			return &ctx->att[i];
+	return NULL;
+}
+
+static int register_mapping(struct dsm_ctx *ctx, const struct dsm_ctl_msg *seg,
+			    void *addr, unsigned prot, int uffd)
+{
+	struct dsm_ctl_msg m = { .op = DSM_CTL_REGISTER };
+
+	m.seg = seg->seg;
+	m.addr = (uint64_t)(uintptr_t)addr;
+	m.len = seg->seg.size;
+	m.prot = prot;
+	return rpc(ctx, &m, uffd, NULL);
+}
+
+int dsm_attach(struct dsm_ctx *ctx, const char *name, unsigned prot,
+	       void **addr, size_t *len)
+{
+	struct dsm_ctl_msg m = { .op = DSM_CTL_ATTACH, .prot = prot };
+	struct dsm_att *a = free_slot(ctx);
+	int ret = check_name(name), memfd, uffd;
+	void *p;
+
+	if (ret)
+		return ret;
+	if (!a)
+		return -ENOSPC;
+	if (!(prot & DSM_SEG_READ) || (prot & ~(DSM_SEG_READ | DSM_SEG_WRITE)))
+		return -EINVAL;
+	set_name(&m, name);
+	ret = rpc(ctx, &m, -1, &memfd);
+	if (ret)
+		return ret;
+	if (memfd < 0)
+		return -EPROTO;
+	p = mmap(NULL, m.seg.size, PROT_READ | ((prot & DSM_SEG_WRITE) ? PROT_WRITE : 0),
+		 MAP_SHARED, memfd, 0);
+	ret = p == MAP_FAILED ? -errno : 0;
+	close(memfd);
+	if (ret)
+		return ret;
+	uffd = make_uffd(p, m.seg.size, prot);
+	ret = uffd < 0 ? uffd : register_mapping(ctx, &m, p, prot, uffd);
+	if (ret) {
+		if (uffd >= 0)
+			close(uffd);
+		munmap(p, m.seg.size);
+		return ret;
+	}
+	*a = (struct dsm_att){ .addr = p, .len = m.seg.size, .seg_id = m.seg.seg_id,
+			       .uffd = uffd };
+	*addr = p;
+	*len = m.seg.size;
+	return 0;
+}
+
+int dsm_detach(struct dsm_ctx *ctx, void *addr)
+{
+	struct dsm_ctl_msg m = { .op = DSM_CTL_DETACH };
+
+	for (int i = 0; addr && i < DSM_MAX_ATTACH; i++) {
+		struct dsm_att *a = &ctx->att[i];
+
+		if (a->addr != addr)
+			continue;
+		m.seg.seg_id = a->seg_id;
+		m.addr = (uint64_t)(uintptr_t)addr;
+		rpc(ctx, &m, -1, NULL);
+		/* Unmapping drops the registration; the dataplane closed
+		 * its copy of the descriptor. */
+		munmap(a->addr, a->len);
+		close(a->uffd);
+		memset(a, 0, sizeof(*a));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *dsm_strerror(int err)
+{
+	switch (-err) {
+	case 0:            return "success";
+	case ENOENT:       return "no such segment (or no dataplane at that socket)";
+	case EEXIST:       return "a segment of that name exists";
+	case EACCES:       return "access beyond the segment's protection";
+	case EPERM:        return "not permitted for this user";
+	case EBUSY:        return "the segment is attached";
+	case EPROTO:       return "protocol error with the dataplane";
+	case EPROTONOSUPPORT: return "the dataplane speaks another protocol version";
+	case ENOSYS:       return "this kernel lacks the userfaultfd features needed";
+	case ETIMEDOUT:    return "the dataplane did not answer";
+	case ECONNREFUSED: return "no dataplane listening at that socket";
+	default:           return strerror(-err);
+	}
+}
