@@ -92,7 +92,7 @@ class Proc:
 class Cluster:
     def __init__(self, build, ndataplanes=3, clients=(11, 12, 13), segments=None,
                  mtu=1500, idle="sleep", tag="dsm", keep=False, dataplane_lcores=None,
-                 tuning=None, shared_memory=()):
+                 tuning=None, shared_memory=(), sockets=False):
         self.build = os.path.abspath(build)
         self.ndp = ndataplanes
         self.clients = list(clients)
@@ -110,6 +110,8 @@ class Cluster:
         self.uniq = "%s%d" % (tag, os.getpid())
         self.procs = {}
         self.dataplanes = list(range(1, ndataplanes + 1))
+        # Control sockets (the userfaultfd front end) on every dataplane.
+        self.sockets = sockets
 
     # ---- configuration -------------------------------------------------
     def _link_sock(self, a, b):
@@ -139,10 +141,15 @@ class Cluster:
                 ("\n    page_size: %s" % s[4] if len(s) > 4 else "")
                 for s in self.segments]
         tuning = "".join("\n  %s: %s" % kv for kv in sorted(self.tuning.items()))
-        return ("node:\n  id: %d\n  ip: 10.77.0.%d\n  epoch: 1\n"
+        sock = ("  socket: %s\n" % self.socket_path(node)
+                if self.sockets and node in self.dataplanes else "")
+        return ("node:\n  id: %d\n  ip: 10.77.0.%d\n  epoch: 1\n%s"
                 "ports:\n%s\npeers:\n%s\nsegments:\n%s\n%s" % (
-                    node, node, "\n".join(ports), "\n".join(peers), "\n".join(segs),
+                    node, node, sock, "\n".join(ports), "\n".join(peers), "\n".join(segs),
                     ("tuning:" + tuning + "\n") if tuning else ""))
+
+    def socket_path(self, node):
+        return os.path.join(self.workdir, "dp%d.sock" % node)
 
     def config_path(self, node):
         path = os.path.join(self.workdir, "node%d.yaml" % node)
@@ -170,6 +177,14 @@ class Cluster:
             self.procs["dp%d" % d] = Proc("dp%d" % d, argv, self.workdir, self.prefix(d))
         for d in started:
             self.procs["dp%d" % d].wait_for("ready", timeout)
+
+    def start_app(self, node, args, name):
+        """An application on dataplane node's control socket
+        (tests/integration/apps/dsm-apptest)."""
+        argv = [os.path.join(self.build, "tests/integration/apps/dsm-apptest"),
+                "--socket", self.socket_path(node)] + list(args)
+        self.procs[name] = Proc(name, argv, self.workdir, None)
+        return self.procs[name]
 
     def client_argv(self, node, args, lcores=None):
         lc = lcores or "0@%d" % (node % 2)

@@ -38,6 +38,7 @@ const struct dsm_stat_field dsm_shard_fields[] = {
 	F(dsm_shard_stats, protects), F(dsm_shard_stats, loopback),
 	F(dsm_shard_stats, completes), F(dsm_shard_stats, exec_errors),
 	F(dsm_shard_stats, actions_overflow), F(dsm_shard_stats, kernel_actions),
+	F(dsm_shard_stats, fault_actions),
 	{ NULL, 0 },
 };
 
@@ -48,6 +49,21 @@ const struct dsm_stat_field dsm_kfront_fields[] = {
 	F(dsm_kfront_stats, notes_munmap), F(dsm_kfront_stats, notes_exit),
 	F(dsm_kfront_stats, notes_lost), F(dsm_kfront_stats, notes_gap),
 	F(dsm_kfront_stats, bad_entries), F(dsm_kfront_stats, enters),
+	{ NULL, 0 },
+};
+
+const struct dsm_stat_field dsm_ufront_fields[] = {
+	F(dsm_ufront_stats, faults), F(dsm_ufront_stats, faults_missing),
+	F(dsm_ufront_stats, faults_minor), F(dsm_ufront_stats, faults_wp),
+	F(dsm_ufront_stats, copies), F(dsm_ufront_stats, continues),
+	F(dsm_ufront_stats, zeropages), F(dsm_ufront_stats, unprotects),
+	F(dsm_ufront_stats, sigbus), F(dsm_ufront_stats, refused),
+	F(dsm_ufront_stats, invalidations), F(dsm_ufront_stats, downgrades),
+	F(dsm_ufront_stats, writebacks), F(dsm_ufront_stats, punches),
+	F(dsm_ufront_stats, prefetch_issued), F(dsm_ufront_stats, prefetch_filled),
+	F(dsm_ufront_stats, prefetch_hits), F(dsm_ufront_stats, bad_events),
+	F(dsm_ufront_stats, uffd_errors), F(dsm_ufront_stats, attached),
+	F(dsm_ufront_stats, detached),
 	{ NULL, 0 },
 };
 

@@ -20,6 +20,8 @@ extern const struct dsm_stat_field dsm_engine_fields[];
 extern const struct dsm_stat_field dsm_shard_fields[];
 /* The kernel front end (node.kmod), reported as kmod_*. */
 extern const struct dsm_stat_field dsm_kfront_fields[];
+/* The userfaultfd front end (node.socket), reported as uffd_*. */
+extern const struct dsm_stat_field dsm_ufront_fields[];
 extern const struct dsm_stat_field dsm_chan_fields[];
 extern const struct dsm_stat_field dsm_peer_fields[];
 

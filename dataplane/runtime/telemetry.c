@@ -55,6 +55,12 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
 		dsm_stats_sum(dsm_kfront_fields, &n->kfront->st, kv);
 		add_fields(d, "kmod_", dsm_kfront_fields, kv);
 	}
+	if (n->ufront) {
+		uint64_t uv[DSM_STATS_MAX] = { 0 };
+
+		dsm_stats_sum(dsm_ufront_fields, &n->ufront->st, uv);
+		add_fields(d, "uffd_", dsm_ufront_fields, uv);
+	}
 	rte_tel_data_add_dict_u64(d, "drops", t.drops);
 	rte_tel_data_add_dict_u64(d, "fault_dropped", n->fault_dropped);
 	{

@@ -322,16 +322,20 @@ static void resolve(struct dsm_ufront *uf, const struct ufront_req *q,
 		return;
 	}
 	writable = c->state == DSM_CS_EXCLUSIVE && (a->prot & DSM_SEG_WRITE);
-	if (writable)
-		s->flags[q->pgno] |= UF_PG_RW;
-	if (q->kind == UF_WP) {
-		if (writable && uf_wp(uf, a->uffd, q->addr, s->page_size, false) == 0)
+	/* A write-protect fault whose page was punched out of the view
+	 * meanwhile (invalidated, then granted again) needs installing. */
+	if (q->kind == UF_WP && (s->flags[q->pgno] & UF_PG_PRESENT)) {
+		if (writable && uf_wp(uf, a->uffd, q->addr, s->page_size, false) == 0) {
+			s->flags[q->pgno] |= UF_PG_RW;
 			uf->st.unprotects++;
-		else
+		} else {
 			uf_wake(uf, a->uffd, q->addr, s->page_size);
+		}
 		return;
 	}
 	install(uf, q, a, writable);
+	if (writable && (s->flags[q->pgno] & UF_PG_PRESENT))
+		s->flags[q->pgno] |= UF_PG_RW;
 }
 
 static void complete(struct dsm_ufront *uf, const struct dsm_action *c)
@@ -359,7 +363,7 @@ static void retract(struct dsm_ufront *uf, uint32_t si, uint64_t pgno, bool punc
 
 	if (pgno >= s->npages)
 		return;
-	if (s->flags[pgno] & UF_PG_RW) {
+	if ((s->flags[pgno] & (UF_PG_RW | UF_PG_PRESENT)) == (UF_PG_RW | UF_PG_PRESENT)) {
 		/* Stop writers first, then take their writes: the engine
 		 * sends the backing's copy next. */
 		wp_all(uf, si, pgno);
