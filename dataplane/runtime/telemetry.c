@@ -31,6 +31,23 @@ static void add_fields(struct rte_tel_data *d, const char *prefix,
 	}
 }
 
+/* Fault service time percentiles, in nanoseconds. */
+static void add_latency(struct rte_tel_data *d, const char *prefix,
+			const struct dsm_uf_hist *h)
+{
+	static const struct { const char *name; double pct; } p[] = {
+		{ "p50_ns", 50 }, { "p99_ns", 99 }, { "p999_ns", 99.9 },
+	};
+	char name[RTE_TEL_MAX_STRING_LEN];
+
+	snprintf(name, sizeof(name), "%s_faults", prefix);
+	rte_tel_data_add_dict_u64(d, name, h->n);
+	for (unsigned i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
+		snprintf(name, sizeof(name), "%s_%s", prefix, p[i].name);
+		rte_tel_data_add_dict_u64(d, name, dsm_uf_hist_pct(h, p[i].pct));
+	}
+}
+
 static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct dsm_node *n = tel_node;
@@ -60,6 +77,8 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
 
 		dsm_stats_sum(dsm_ufront_fields, &n->ufront->st, uv);
 		add_fields(d, "uffd_", dsm_ufront_fields, uv);
+		add_latency(d, "uffd_remote", &n->ufront->lat_remote);
+		add_latency(d, "uffd_local", &n->ufront->lat_local);
 	}
 	rte_tel_data_add_dict_u64(d, "drops", t.drops);
 	rte_tel_data_add_dict_u64(d, "fault_dropped", n->fault_dropped);

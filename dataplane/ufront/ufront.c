@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dsm/dsm.h"
@@ -31,6 +32,7 @@
 enum uf_kind { UF_MISSING, UF_MINOR, UF_WP, UF_PREFETCH };
 
 struct ufront_req {
+	uint64_t t0;         /* when the fault event was read */
 	bool     used;
 	uint32_t gen;
 	int32_t  att;        /* -1: prefetch */
@@ -41,6 +43,56 @@ struct ufront_req {
 	uint32_t tid;
 	uint8_t  kind;
 };
+
+/* ------------------------------------------------------------ latency */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned hist_bucket(uint64_t ns)
+{
+	unsigned msb, sub;
+
+	if (ns < 8)
+		return (unsigned)ns;
+	msb = 63u - (unsigned)__builtin_clzll(ns);
+	sub = (unsigned)(ns >> (msb - 3)) & 7u;
+	return (msb - 2) * 8 + sub;
+}
+
+static uint64_t bucket_top(unsigned b)
+{
+	unsigned msb = b / 8 + 2, sub = b % 8;
+
+	if (b < 8)
+		return b;
+	return ((8ull + sub + 1) << (msb - 3)) - 1;
+}
+
+static void hist_add(struct dsm_uf_hist *h, uint64_t ns)
+{
+	unsigned b = hist_bucket(ns);
+
+	h->count[b < DSM_UF_HIST_BUCKETS ? b : DSM_UF_HIST_BUCKETS - 1]++;
+	h->n++;
+}
+
+uint64_t dsm_uf_hist_pct(const struct dsm_uf_hist *h, double pct)
+{
+	uint64_t want = (uint64_t)((double)h->n * pct / 100.0), seen = 0;
+
+	for (unsigned b = 0; b < DSM_UF_HIST_BUCKETS && h->n; b++) {
+		seen += h->count[b];
+		if (seen > want || seen == h->n)
+			return bucket_top(b);
+	}
+	return 0;
+}
 
 /* ---------------------------------------------------------------- setup */
 
@@ -321,6 +373,7 @@ static void resolve(struct dsm_ufront *uf, const struct ufront_req *q,
 				(unsigned long)uf->st.sigbus);
 		return;
 	}
+	hist_add(c->remote ? &uf->lat_remote : &uf->lat_local, mono_ns() - q->t0);
 	writable = c->state == DSM_CS_EXCLUSIVE && (a->prot & DSM_SEG_WRITE);
 	/* A write-protect fault whose page was punched out of the view
 	 * meanwhile (invalidated, then granted again) needs installing. */
@@ -491,7 +544,7 @@ static void take_fault(struct dsm_ufront *uf, uint64_t now, int ai, const struct
 	uint64_t addr = m->arg.pagefault.address & ~((uint64_t)s->page_size - 1);
 	struct ufront_req t = {
 		.att = ai, .att_gen = a->gen, .seg = a->seg, .addr = addr,
-		.tid = m->arg.pagefault.feat.ptid,
+		.tid = m->arg.pagefault.feat.ptid, .t0 = mono_ns(),
 		.kind = (flags & UFFD_PAGEFAULT_FLAG_WP) ? UF_WP :
 			(flags & UFFD_PAGEFAULT_FLAG_MINOR) ? UF_MINOR : UF_MISSING,
 	};

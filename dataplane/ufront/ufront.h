@@ -51,6 +51,16 @@ struct dsm_ufront_ops {
 	void *ctx;
 };
 
+/* Fault service time, from reading the event to resolving it: a log-linear
+ * histogram (8 sub-buckets per power of two of nanoseconds). */
+#define DSM_UF_HIST_BUCKETS (64 * 8)
+struct dsm_uf_hist {
+	uint64_t n;
+	uint64_t count[DSM_UF_HIST_BUCKETS];
+};
+/* The pct-th percentile (0..100) in nanoseconds (bucket upper bound). */
+uint64_t dsm_uf_hist_pct(const struct dsm_uf_hist *h, double pct);
+
 struct dsm_ufront_stats {
 	uint64_t faults;          /* fault events read */
 	uint64_t faults_missing, faults_minor, faults_wp;
@@ -103,6 +113,8 @@ struct dsm_ufront {
 	uint32_t *free;
 	struct dsm_actions *acts;
 	struct dsm_ufront_stats st;
+	struct dsm_uf_hist lat_remote;  /* faults that needed the network */
+	struct dsm_uf_hist lat_local;   /* faults served from this node */
 };
 
 int  dsm_ufront_init(struct dsm_ufront *uf, struct dsm_engine *e,
