@@ -18,7 +18,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
-from dsmcluster import Cluster  # noqa: E402
+from dsmcluster import Cluster, Proc  # noqa: E402
 
 BUILD = None
 PAGES = 64
@@ -165,6 +165,34 @@ def test_apps_sigbus_when_home_gone_others_run():
         check(st["uffd_sigbus"] >= 1, "SIGBUS not counted: %s" % st)
         print("    SIGBUS delivered (%d counted); the other application read %s times" % (
             st["uffd_sigbus"], h["reads"]))
+
+
+def test_apps_examples_stencil_and_pingpong():
+    """The example workloads on three dataplanes: a parallel stencil whose
+    shared result must be bit-identical to a single-node run, and two nodes
+    writing one page alternately (every token and payload checked)."""
+    segs = SEGMENTS + [(5, "array", "8M", 2), (6, "pingpong", "64K", 3)]
+    with Cluster(BUILD, tag="dsmapp", clients=(), segments=segs, sockets=True,
+                 tuning=TUNING) as c:
+        c.start_dataplanes()
+
+        def run(prog, node, args):
+            argv = [os.path.join(BUILD, "examples", prog), "--socket", c.socket_path(node)]
+            return Proc("%s%d" % (prog, node), argv + args, c.workdir, None)
+
+        st = [run("dsm-stencil", n, ["--rank", str(n - 1), "--nodes", "3",
+                                     "--iterations", "10"]) for n in (1, 2, 3)]
+        for p in st:
+            check(p.wait(300) == 0, "%s failed:\n%s%s" % (p.name, p.output()[-1500:],
+                                                          p.errors()[-1500:]))
+        check("bit-identical" in st[0].output(), "stencil not verified:\n" + st[0].output())
+        pp = [run("dsm-pingpong", n, ["--rank", str(n - 1), "--iterations", "300"])
+              for n in (1, 2)]
+        for p in pp:
+            check(p.wait(300) == 0, "%s failed:\n%s%s" % (p.name, p.output()[-1500:],
+                                                          p.errors()[-1500:]))
+        print("    " + [l for l in st[0].output().splitlines() if "per iteration" in l][0].strip())
+        print("    " + [l for l in pp[0].output().splitlines() if "round trip " in l][0].strip())
 
 
 # ---- bad input on the control socket ------------------------------------
