@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_log.h>
@@ -26,6 +27,9 @@
 
 #define CTL_MAX_CONNS 64
 #define CTL_CALL_MS   5000
+/* Discovery of a segment homed elsewhere: up to 50 x 10 ms for answers. */
+#define DISCOVER_TRIES   50
+#define DISCOVER_STEP_MS 10
 
 struct ctl_conn {
 	int fd;
@@ -136,6 +140,28 @@ static void seg_to_msg(const struct dsm_ctl *r, struct dsm_ctl_msg *m)
 	m->seg.size = r->desc.npages * r->desc.page_size;
 }
 
+/* A name not known here may be a segment created on another node: ask the
+ * peers, then look again while their answers come in (bounded). */
+static int find_or_discover(struct dsm_control *c, struct dsm_ctl *r)
+{
+	struct dsm_ctl ask = { .kind = DSM_CTL_DISCOVER };
+	struct dsm_ctl q = *r;
+	int rc = call(c, r);
+
+	if (rc != -ENOENT || call(c, &ask))
+		return rc;
+	/* Until it is found, or every peer has answered, or time is up. */
+	for (int i = 0; i < DISCOVER_TRIES && rc == -ENOENT &&
+	     r->answers < ask.answers + c->node->cfg.npeers; i++) {
+		struct timespec ts = { .tv_nsec = DISCOVER_STEP_MS * 1000000L };
+
+		nanosleep(&ts, NULL);   /* answers travel through the I/O loop */
+		*r = q;
+		rc = call(c, r);
+	}
+	return rc;
+}
+
 static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd)
 {
 	struct dsm_ctl r = { .kind = DSM_CTL_SEG_FIND };
@@ -144,7 +170,7 @@ static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd)
 	if (!name_ok(m->seg.name))
 		return -EINVAL;
 	memcpy(r.name, m->seg.name, sizeof(r.name) - 1);
-	rc = call(c, &r);
+	rc = find_or_discover(c, &r);
 	if (rc)
 		return rc;
 	seg_to_msg(&r, m);

@@ -191,7 +191,12 @@ static void dispatch(struct dsm_node *n, struct rte_mbuf *msg, uint64_t now)
 		}
 	}
 	if (h->type == DSM_MSG_VMA_RESP) {
-		rte_pktmbuf_free(msg); /* nobody asked */
+		/* Applications asked for a segment by name (uffd.c). */
+		if (n->ufront) {
+			dsm_msg_from_chain(msg, &m);
+			dsm_uffd_learn(n, &m);
+		}
+		rte_pktmbuf_free(msg);
 		return;
 	}
 	if (dsm_shard_dispatch(n, msg))

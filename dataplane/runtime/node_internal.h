@@ -102,6 +102,7 @@ enum dsm_ctl_kind {
 	DSM_CTL_SEG_DESTROY,  /* name, uid: only with no mappings */
 	DSM_CTL_UF_ATTACH,    /* fd (taken over), pid, conn, base, len, prot */
 	DSM_CTL_UF_DETACH,    /* conn, base (0: every mapping of conn) */
+	DSM_CTL_DISCOVER,     /* ask every peer for the segments it homes */
 };
 struct dsm_ctl {
 	enum dsm_ctl_kind kind;
@@ -117,6 +118,7 @@ struct dsm_ctl {
 	int      pid;
 	uint64_t conn, base, len;
 	uint32_t prot;
+	uint64_t answers;     /* FIND, DISCOVER: VMA answers received so far */
 	/* Set with release ordering by the shard after filling rc/info; the
 	 * requester reads it with acquire ordering (pairs with that store). */
 	uint32_t done;
@@ -172,6 +174,7 @@ struct dsm_node {
 	struct dsm_ufront *ufront;
 	struct dsm_control *control;
 	uint32_t seg_owner_uid[DSM_CFG_MAX_SEGMENTS]; /* creators (UINT32_MAX: config) */
+	uint64_t vma_answers;                       /* VMA_RESPs received (discovery) */
 };
 
 /* uffd.c: the userfaultfd front end inside the runtime */
@@ -182,6 +185,8 @@ int  dsm_uffd_add_segment(struct dsm_node *n, struct dsm_seg_rt *s);
 int  dsm_uffd_poll(struct dsm_node *n, uint64_t now);
 /* The segment/mapping ctl kinds, on the shard thread. */
 int  dsm_uffd_ctl(struct dsm_node *n, struct dsm_ctl *c);
+/* A VMA_RESP: make the segments it describes known (main lcore). */
+void dsm_uffd_learn(struct dsm_node *n, const struct dsm_msg *m);
 
 /* control.c: the control socket (libdsm's peer), on its own thread */
 struct dsm_control;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_byteorder.h>
 #include <rte_log.h>
 
 #include "dsm/dsm.h"
@@ -110,6 +111,7 @@ static int ctl_find(struct dsm_node *n, struct dsm_ctl *c)
 	uint32_t i;
 	struct dsm_seg_rt *s = seg_by_name(n, c->name, &i);
 
+	c->answers = n->vma_answers;
 	if (!s)
 		return -ENOENT;
 	c->desc = s->d;
@@ -156,6 +158,48 @@ static int ctl_destroy(struct dsm_node *n, struct dsm_ctl *c)
 	return 0;
 }
 
+/* Segments created at run time on other nodes are learned from their homes
+ * by name: VMA_REQ to every peer, VMA_RESP here. */
+static int ctl_discover(struct dsm_node *n)
+{
+	for (uint32_t i = 0; i < n->cfg.npeers; i++) {
+		struct dsm_msg m = { .type = DSM_MSG_VMA_REQ, .dst = n->cfg.peers[i].id,
+				     .seg_id = DSM_SEG_ALL, .epoch = n->epoch };
+
+		dsm_node_send(n, &m, NULL);
+	}
+	return 0;
+}
+
+void dsm_uffd_learn(struct dsm_node *n, const struct dsm_msg *m)
+{
+	struct dsm_wire_vma recs[DSM_CFG_MAX_SEGMENTS];
+	uint32_t cnt = dsm_node_msg_copy(m, recs, sizeof(recs)) / DSM_WIRE_VMA_LEN;
+
+	n->vma_answers++;
+	for (uint32_t i = 0; i < cnt; i++) {
+		struct dsm_segment_desc d = {
+			.seg_id = rte_be_to_cpu_32(recs[i].seg_id),
+			.home = rte_be_to_cpu_16(recs[i].home_node),
+			.prot = rte_be_to_cpu_16(recs[i].prot),
+			.page_size = rte_be_to_cpu_32(recs[i].page_size),
+		};
+		char name[DSM_SEG_NAME_MAX];
+		uint32_t idx;
+
+		memcpy(name, recs[i].name, sizeof(name) - 1);
+		name[sizeof(name) - 1] = 0;
+		/* Only what the home says it homes, and only what is new. */
+		if (d.home != m->src || !name[0] || (d.page_size != 4096 && d.page_size != 2u << 20) ||
+		    dsm_node_seg(n, d.seg_id) || seg_by_name(n, name, &idx))
+			continue;
+		d.npages = rte_be_to_cpu_64(recs[i].size) / d.page_size;
+		if (d.npages && dsm_node_add_segment(n, &d, name) == 0)
+			RTE_LOG(INFO, USER1, "learned segment %u '%s' (%lu bytes) from node %u\n",
+				d.seg_id, name, (unsigned long)(d.npages * d.page_size), d.home);
+	}
+}
+
 int dsm_uffd_ctl(struct dsm_node *n, struct dsm_ctl *c)
 {
 	int rc;
@@ -177,6 +221,9 @@ int dsm_uffd_ctl(struct dsm_node *n, struct dsm_ctl *c)
 		return rc < 0 ? rc : 0;
 	case DSM_CTL_UF_DETACH:
 		return dsm_ufront_detach(n->ufront, c->conn, c->base);
+	case DSM_CTL_DISCOVER:
+		c->answers = n->vma_answers;
+		return ctl_discover(n);
 	default:
 		return -EINVAL;
 	}

@@ -167,6 +167,28 @@ def test_apps_sigbus_when_home_gone_others_run():
             st["uffd_sigbus"], h["reads"]))
 
 
+def test_apps_created_segment_found_by_name_elsewhere():
+    """A segment created at run time on node 1 (homed there) is found by
+    name from nodes 2 and 3 (learned from its home) and is coherent; its
+    name cannot be taken twice."""
+    with cluster() as c:
+        c.start_dataplanes()
+        result(c.start_app(1, ["--create", "65536", "--segment", "fresh", "--pages", "8",
+                               "zero"], "create"))
+        dup = c.start_app(1, ["--create", "65536", "--segment", "fresh", "zero"], "dup")
+        check(dup.wait(60) == 2 and "exists" in dup.output(), "name taken twice: %s"
+              % dup.output())
+        args = ["--segment", "fresh", "--pages", "8", "--seconds", "2", "rw"]
+        w2 = c.start_app(2, ["--writer", "1"] + args, "w2")
+        w3 = c.start_app(3, ["--writer", "2"] + args, "w3")
+        res = [result(p) for p in (w2, w3)]
+        writes = int(res[0]["writes"]) + int(res[1]["writes"])
+        s = result(c.start_app(1, ["--segment", "fresh", "--pages", "8", "--expect",
+                                   str(writes), "sum"], "sum"))
+        check(writes > 10 and int(s["sum"]) == writes, "created segment: %s %s" % (res, s))
+        print("    %d writes from nodes 2 and 3 on a segment created on node 1" % writes)
+
+
 def test_apps_examples_stencil_and_pingpong():
     """The example workloads on three dataplanes: a parallel stencil whose
     shared result must be bit-identical to a single-node run, and two nodes

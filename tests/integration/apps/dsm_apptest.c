@@ -20,6 +20,7 @@
  *   sigbus  --page PG             touching the page must raise SIGBUS
  *   hold    --seconds S           keep reading page 0 (another application
  *           that must keep running while sigbus happens elsewhere)
+ * --create SIZE creates the segment (homed on this node) before attaching.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +37,7 @@
 
 struct opts {
 	const char *mode, *socket, *segment;
+	uint64_t create;    /* --create SIZE: create the segment here first */
 	unsigned writer, pages, threads, seconds;
 	uint64_t page, expect;
 };
@@ -316,6 +318,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "seconds", required_argument, NULL, 'S' },
 		{ "page", required_argument, NULL, 'P' },
 		{ "expect", required_argument, NULL, 'e' },
+		{ "create", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -333,6 +336,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'S': o->seconds = (unsigned)v; break;
 		case 'P': o->page = v; break;
 		case 'e': o->expect = v; break;
+		case 'c': o->create = v; break;
 		default: return -1;
 		}
 	}
@@ -362,6 +366,9 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ret = dsm_open(o.socket, &ctx);
+	if (ret == 0 && o.create)
+		ret = dsm_segment_create(ctx, o.segment, o.create, DSM_SEG_READ | DSM_SEG_WRITE,
+					 0, NULL);
 	if (ret == 0)
 		ret = dsm_segment_info(ctx, o.segment, &info);
 	if (ret == 0)
