@@ -186,7 +186,21 @@ def test_apps_created_segment_found_by_name_elsewhere():
         s = result(c.start_app(1, ["--segment", "fresh", "--pages", "8", "--expect",
                                    str(writes), "sum"], "sum"))
         check(writes > 10 and int(s["sum"]) == writes, "created segment: %s %s" % (res, s))
-        print("    %d writes from nodes 2 and 3 on a segment created on node 1" % writes)
+        # Destroy: refused while attached, and to a node that did not
+        # create it; then the name is gone.
+        hold = c.start_app(1, ["--segment", "fresh", "--seconds", "3", "hold"], "hold")
+        hold.wait_for("holding", 30)
+        d = result(c.start_app(1, ["--segment", "fresh", "destroy"], "d1"))
+        check(d["destroy"] == "-16", "destroy while attached: %s" % d)
+        result(hold, 60)
+        d = result(c.start_app(2, ["--segment", "fresh", "destroy"], "d2"))
+        check(d["destroy"] == "-1", "destroy by a node that did not create it: %s" % d)
+        d = result(c.start_app(1, ["--segment", "fresh", "destroy"], "d3"))
+        check(d["destroy"] == "0", "destroy: %s" % d)
+        gone = c.start_app(1, ["--segment", "fresh", "zero"], "gone")
+        check(gone.wait(60) == 2 and "no such segment" in gone.output(), gone.output())
+        print("    %d writes from nodes 2 and 3 on a segment created on node 1; destroy "
+              "refused while attached (EBUSY) and elsewhere (EPERM), then done" % writes)
 
 
 def test_apps_examples_stencil_and_pingpong():

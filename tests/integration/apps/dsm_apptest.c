@@ -20,6 +20,7 @@
  *   sigbus  --page PG             touching the page must raise SIGBUS
  *   hold    --seconds S           keep reading page 0 (another application
  *           that must keep running while sigbus happens elsewhere)
+ *   destroy                       destroy the segment; prints the status
  * --create SIZE creates the segment (homed on this node) before attaching.
  */
 #include <errno.h>
@@ -305,6 +306,20 @@ static int mode_hold(const struct opts *o)
 	return 0;
 }
 
+/* destroy: no attach; prints the status (0 or the errno's name). */
+static int mode_destroy(const struct opts *o)
+{
+	struct dsm_ctx *ctx;
+	int ret = dsm_open(o->socket, &ctx);
+
+	if (ret == 0) {
+		ret = dsm_segment_destroy(ctx, o->segment);
+		dsm_close(ctx);
+	}
+	printf("result: destroy=%d\n", ret);
+	return 0;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -365,6 +380,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(o.mode, "destroy"))
+		return mode_destroy(&o);
 	ret = dsm_open(o.socket, &ctx);
 	if (ret == 0 && o.create)
 		ret = dsm_segment_create(ctx, o.segment, o.create, DSM_SEG_READ | DSM_SEG_WRITE,
