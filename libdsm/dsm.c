@@ -42,26 +42,6 @@ struct dsm_ctx {
 
 /* ------------------------------------------------------------------ rpc */
 
-static int send_msg(int fd, const struct dsm_ctl_msg *m, int pass_fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (pass_fd >= 0) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -errno;
-}
-
 static int recv_msg(int fd, struct dsm_ctl_msg *m, int *rfd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -97,7 +77,7 @@ static int rpc(struct dsm_ctx *ctx, struct dsm_ctl_msg *m, int pass_fd, int *rfd
 	m->magic = DSM_CTL_MAGIC;
 	m->version = DSM_CTL_VERSION;
 	m->seq = seq;
-	ret = send_msg(ctx->fd, m, pass_fd);
+	ret = dsm_ctl_send(ctx->fd, m, pass_fd);
 	if (ret == 0)
 		ret = recv_msg(ctx->fd, m, rfd);
 	if (ret)

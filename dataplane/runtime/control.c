@@ -51,26 +51,6 @@ struct dsm_control {
 
 /* ------------------------------------------------------------- messages */
 
-static int send_reply(int fd, struct dsm_ctl_msg *m, int pass_fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (pass_fd >= 0) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -errno;
-}
-
 /* Receive one request; *rfd gets a passed descriptor or -1.  Returns the
  * bytes read, 0 on EOF, -errno. */
 static ssize_t recv_request(int fd, struct dsm_ctl_msg *m, int *rfd)
@@ -289,7 +269,7 @@ static bool serve(struct dsm_control *c, struct ctl_conn *k)
 	m.version = DSM_CTL_VERSION;
 	m.status = rc;
 	c->errors += rc != 0;
-	return send_reply(k->fd, &m, rc == 0 ? pass_fd : -1) == 0;
+	return dsm_ctl_send(k->fd, &m, rc == 0 ? pass_fd : -1) == 0;
 }
 
 /* ---------------------------------------------------------- connections */
@@ -409,4 +389,15 @@ void dsm_control_stop(struct dsm_control *c)
 	close(c->stopfd);
 	unlink(c->path);
 	free(c);
+}
+
+void dsm_control_counters(const struct dsm_control *c, uint64_t *requests,
+			  uint64_t *errors, uint64_t *bad, uint64_t *conns)
+{
+	/* Written by the control thread only; a torn read is impossible for
+	 * aligned 64-bit words on the machines DPDK runs on. */
+	*requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
+	*errors = __atomic_load_n(&c->errors, __ATOMIC_RELAXED);
+	*bad = __atomic_load_n(&c->bad, __ATOMIC_RELAXED);
+	*conns = __atomic_load_n(&c->conns_total, __ATOMIC_RELAXED);
 }

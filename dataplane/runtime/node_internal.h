@@ -192,6 +192,9 @@ void dsm_uffd_learn(struct dsm_node *n, const struct dsm_msg *m);
 struct dsm_control;
 int  dsm_control_start(struct dsm_node *n, const char *path, struct dsm_control **out);
 void dsm_control_stop(struct dsm_control *c);
+/* Requests served, answered with an error, malformed; connections so far. */
+void dsm_control_counters(const struct dsm_control *c, uint64_t *requests,
+			  uint64_t *errors, uint64_t *bad, uint64_t *conns);
 
 /* kmod.c: the kernel front end inside the runtime */
 int  dsm_kmod_init(struct dsm_node *n);

@@ -80,6 +80,15 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
 		add_latency(d, "uffd_remote", &n->ufront->lat_remote);
 		add_latency(d, "uffd_local", &n->ufront->lat_local);
 	}
+	if (n->control) {
+		uint64_t req, err, bad, conns;
+
+		dsm_control_counters(n->control, &req, &err, &bad, &conns);
+		rte_tel_data_add_dict_u64(d, "ctl_requests", req);
+		rte_tel_data_add_dict_u64(d, "ctl_errors", err);
+		rte_tel_data_add_dict_u64(d, "ctl_malformed", bad);
+		rte_tel_data_add_dict_u64(d, "ctl_connections", conns);
+	}
 	rte_tel_data_add_dict_u64(d, "drops", t.drops);
 	rte_tel_data_add_dict_u64(d, "fault_dropped", n->fault_dropped);
 	{

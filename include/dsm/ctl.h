@@ -19,8 +19,11 @@
 #ifndef DSM_CTL_H
 #define DSM_CTL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #define DSM_CTL_MAGIC   0x434d5344u /* "DSMC" little-endian */
 #define DSM_CTL_VERSION 1u
@@ -88,5 +91,28 @@ DSM_CTL_ASSERT_OFF(dsm_ctl_msg, len, 88);
 DSM_CTL_ASSERT_OFF(dsm_ctl_msg, prot, 96);
 DSM_CTL_ASSERT_OFF(dsm_ctl_msg, resv1, 100);
 DSM_CTL_ASSERT_OFF(dsm_ctl_msg, resv2, 104);
+
+/* Send one message, with a descriptor (SCM_RIGHTS) when pass_fd >= 0: the
+ * same on both sides of the socket.  0 or -errno. */
+static inline int dsm_ctl_send(int sock, const struct dsm_ctl_msg *m, int pass_fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memset(cbuf, 0, sizeof(cbuf));
+	if (pass_fd >= 0) {
+		struct cmsghdr *cm;
+
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -errno;
+}
 
 #endif /* DSM_CTL_H */

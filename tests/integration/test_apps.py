@@ -300,6 +300,9 @@ def test_apps_bad_input_on_control_socket():
         os.close(uffd)
         check(ctl(s, OPS["hello"]) == 0, "the connection is unusable after bad input")
         s.close()
+        st = stats(c, 1)
+        check(st["ctl_malformed"] == 4 and st["ctl_errors"] == 10,
+              "bad requests not counted: %s" % {k: v for k, v in st.items() if k.startswith("ctl")})
         h = result(hold, 60)
         check(int(h["reads"]) > 0, "the application was disturbed: %s" % h)
         print("    every bad request refused with its errno; the application read %s times"
