@@ -318,6 +318,8 @@ static void install(struct dsm_ufront *uf, const struct ufront_req *q,
 		}
 		if (ret == 0 || ret == -EEXIST)
 			s->flags[q->pgno] |= UF_PG_PRESENT;
+		else    /* not installed: wake the thread, it faults again */
+			uf_wake(uf, a->uffd, q->addr, s->page_size);
 		if (ret != -EEXIST)
 			return;
 		/* Another process put it in the view meanwhile: map that. */
@@ -329,7 +331,9 @@ static void install(struct dsm_ufront *uf, const struct ufront_req *q,
 
 		ret = uf_ioctl(uf, a->uffd, UFFDIO_CONTINUE, &c);
 		uf->st.continues += ret == 0;
-		if (ret == -EEXIST)   /* already mapped here: just wake */
+		/* Already mapped here, or not mappable now: wake the thread
+		 * (it carries on, or faults again). */
+		if (ret)
 			uf_wake(uf, a->uffd, q->addr, s->page_size);
 	}
 }
