@@ -23,6 +23,8 @@ packages=(
 	libnuma-dev libhugetlbfs-bin
 	# config (YAML), JSON, unit tests
 	libyaml-dev libjansson-dev libcunit1-dev
+	# control plane: etcd (membership, epochs) and its JSON gateway client
+	etcd-server libcurl4-openssl-dev
 	# kernel module: Debian's kernel and its headers (dsm.ko is built
 	# against them and tested in a qemu guest booting that kernel; the
 	# host kernel need not load modules), busybox + cpio for the initramfs
