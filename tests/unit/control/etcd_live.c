@@ -30,9 +30,10 @@
 #include <unistd.h>
 
 #include "etcd/etcd.h"
+#include "etcd/local.h"
 
 static char g_url[64];
-static char g_dir[64];
+static char g_dir[256];
 static pid_t g_etcd = -1;
 
 #define CHECK(c, cond) do {                                                   \
@@ -70,117 +71,29 @@ static struct dsm_etcd *client(void)
 
 /* ------------------------------------------------------------ etcd */
 
-/* Two distinct free loopback ports (both held until both are known). */
-static int free_ports(int *a, int *b)
-{
-	int fd[2], *port[2] = { a, b };
+static struct dsm_etcd_local g_local;
 
-	for (int i = 0; i < 2; i++) {
-		struct sockaddr_in sa = { .sin_family = AF_INET,
-					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		socklen_t len = sizeof(sa);
-
-		fd[i] = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd[i] < 0 || bind(fd[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    getsockname(fd[i], (struct sockaddr *)&sa, &len) < 0)
-			return -1;
-		*port[i] = ntohs(sa.sin_port);
-	}
-	close(fd[0]);
-	close(fd[1]);
-	return 0;
-}
-
-static void exec_etcd(const char *purl)
-{
-	const char *bin = getenv("DSM_ETCD_BIN") ? getenv("DSM_ETCD_BIN") : "etcd";
-	char data[128], log[128], cluster[96];
-	int fd;
-
-	snprintf(data, sizeof(data), "%s/data", g_dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", g_dir);
-	snprintf(cluster, sizeof(cluster), "live=%s", purl);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the test */
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execlp(bin, bin, "--name", "live", "--data-dir", data,
-	       "--listen-client-urls", g_url, "--advertise-client-urls", g_url,
-	       "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-	       "--initial-cluster", cluster, "--heartbeat-interval", "10",
-	       "--election-timeout", "100", (char *)NULL);
-	fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-	_exit(127);
-}
-
-/* Ready once a put goes through (a leader exists and serves writes). */
-static bool wait_ready(void)
-{
-	struct dsm_etcd *c = dsm_etcd_new(g_url, 500, NULL);
-	uint64_t deadline = now_ms() + 20000;
-	bool ok = false;
-
-	while (c != NULL && !ok && now_ms() < deadline) {
-		if (waitpid(g_etcd, NULL, WNOHANG) == g_etcd) {
-			g_etcd = -1;
-			break;
-		}
-		ok = dsm_etcd_put(c, "live/ready", "1", 1, 0, NULL) == 0;
-		if (!ok)
-			sleep_ms(100);
-	}
-	dsm_etcd_free(c);
-	return ok;
-}
-
+/* control/etcd/local.c: the same local etcd a node starts by default. */
 static bool start_etcd(void)
 {
-	char purl[64];
-	int cport, pport;
+	int ret = dsm_etcd_local_start(&g_local, NULL, 0, 20000);
 
-	snprintf(g_dir, sizeof(g_dir), "/tmp/dsm-etcd-live-XXXXXX");
-	if (mkdtemp(g_dir) == NULL || free_ports(&cport, &pport) < 0) {
-		perror("etcd_live: temp dir or ports");
-		return false;
-	}
-	snprintf(g_url, sizeof(g_url), "http://127.0.0.1:%d", cport);
-	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", pport);
-	g_etcd = fork();
-	if (g_etcd == 0)
-		exec_etcd(purl);
-	if (g_etcd < 0 || !wait_ready()) {
-		fprintf(stderr, "etcd_live: etcd did not come up; see %s/etcd.log\n", g_dir);
+	snprintf(g_url, sizeof(g_url), "%s", g_local.url);
+	snprintf(g_dir, sizeof(g_dir), "%s", g_local.dir);
+	g_etcd = g_local.pid;
+	if (ret) {
+		fprintf(stderr, "etcd_live: etcd did not come up (%s); see %s/etcd.log\n",
+			strerror(-ret), g_dir);
 		return false;
 	}
 	printf("etcd pid %d at %s, data in %s\n", (int)g_etcd, g_url, g_dir);
 	return true;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st; (void)flag; (void)f;
-	return remove(path);
-}
-
 static void stop_etcd(bool keep)
 {
-	if (g_etcd > 0) {
-		uint64_t deadline = now_ms() + 5000;
-
-		kill(g_etcd, SIGTERM);
-		while (waitpid(g_etcd, NULL, WNOHANG) == 0) {
-			if (now_ms() > deadline) {
-				kill(g_etcd, SIGKILL);
-				waitpid(g_etcd, NULL, 0);
-				break;
-			}
-			sleep_ms(20);
-		}
-	}
-	if (g_dir[0] && !keep)
-		nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	dsm_etcd_local_stop(&g_local, keep);
+	g_etcd = -1;
 }
 
 /* ---------------------------------------------------------- the tests */
@@ -504,9 +417,9 @@ static bool test_failover(void)
 	char eps[160];
 	struct dsm_etcd *c;
 	struct dsm_etcd_kv kv;
-	int dead, unused;
+	int dead;
 
-	if (free_ports(&dead, &unused) < 0)
+	if (dsm_etcd_free_ports(&dead, 1) < 0)
 		return false;
 	snprintf(eps, sizeof(eps), "http://127.0.0.1:%d,%s", dead, g_url);
 	c = dsm_etcd_new(eps, 2000, NULL);
