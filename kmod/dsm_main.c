@@ -67,7 +67,9 @@ static long ioc_setup(struct dsm_file *df, void __user *arg)
 	ret = dsm_server_setup(&p, &df->srv);
 	if (ret)
 		return ret;
-	df->role = DSM_ROLE_SERVER;
+	/* Release: pairs with the acquire in dsm_mmap/dsm_poll, which read
+	 * df->srv without df->lock once they see the role. */
+	smp_store_release(&df->role, DSM_ROLE_SERVER);
 	return copy_to_user(arg, &p, sizeof(p)) ? -EFAULT : 0;
 }
 
@@ -83,7 +85,8 @@ static long ioc_attach(struct dsm_file *df, void __user *arg)
 	ret = dsm_client_attach(df->file, &ka, &df->seg);
 	if (ret)
 		return ret;
-	df->role = DSM_ROLE_CLIENT;
+	/* Release: pairs with the acquire in dsm_mmap (df->seg, f_mapping). */
+	smp_store_release(&df->role, DSM_ROLE_CLIENT);
 	return copy_to_user(arg, &ka, sizeof(ka)) ? -EFAULT : 0;
 }
 
@@ -156,13 +159,14 @@ static long dsm_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 static int dsm_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct dsm_file *df = file->private_data;
+	enum dsm_role role = smp_load_acquire(&df->role);
 	struct dsm_seg *seg;
 	u64 off = vma->vm_pgoff;
 	int ret;
 
-	if (READ_ONCE(df->role) == DSM_ROLE_CLIENT)
+	if (role == DSM_ROLE_CLIENT)
 		return dsm_client_mmap(df->seg, vma);
-	if (READ_ONCE(df->role) != DSM_ROLE_SERVER)
+	if (role != DSM_ROLE_SERVER)
 		return -ENOTCONN;
 	if (off == 0)
 		return dsm_server_mmap(df->srv, vma);
@@ -179,7 +183,7 @@ static __poll_t dsm_poll(struct file *file, struct poll_table_struct *pt)
 {
 	struct dsm_file *df = file->private_data;
 
-	if (READ_ONCE(df->role) != DSM_ROLE_SERVER)
+	if (smp_load_acquire(&df->role) != DSM_ROLE_SERVER)
 		return EPOLLERR;
 	return dsm_server_poll(df->srv, file, pt);
 }

@@ -118,7 +118,6 @@ static int kseg_check(const struct dsm_kseg *ks)
 int dsm_seg_add(struct dsm_kseg *ks)
 {
 	struct dsm_seg *seg;
-	u32 idx;
 	int ret = kseg_check(ks);
 
 	if (ret)
@@ -126,23 +125,25 @@ int dsm_seg_add(struct dsm_kseg *ks)
 	seg = seg_alloc(ks);
 	if (!seg)
 		return -ENOMEM;
+	/* The index first, the id last: the segment becomes findable (by
+	 * ATTACH, completions, SEG_DEL) only once it is complete. */
 	mutex_lock(&dsm.lock);
-	ret = xa_insert(&dsm.segs, ks->seg_id, seg, GFP_KERNEL);
-	if (ret == -EBUSY)
-		ret = -EEXIST;
+	ret = xa_alloc(&dsm.by_idx, &seg->idx, seg, XA_LIMIT(1, DSM_MAX_SEG_IDX),
+		       GFP_KERNEL);
 	if (ret == 0) {
-		ret = xa_alloc(&dsm.by_idx, &idx, seg,
-			       XA_LIMIT(1, DSM_MAX_SEG_IDX), GFP_KERNEL);
+		ret = xa_insert(&dsm.segs, ks->seg_id, seg, GFP_KERNEL);
 		if (ret)
-			xa_erase(&dsm.segs, ks->seg_id);
+			xa_erase(&dsm.by_idx, seg->idx);
+		if (ret == -EBUSY)
+			ret = -EEXIST;
 	}
+	if (ret == 0)
+		ks->mmap_offset = (u64)seg->idx << 32;
 	mutex_unlock(&dsm.lock);
 	if (ret) {
 		dsm_seg_put(seg);
 		return ret;
 	}
-	seg->idx = idx;
-	ks->mmap_offset = (u64)idx << 32;
 	return 0;
 }
 
@@ -315,6 +316,7 @@ static vm_fault_t fault_remote(struct vm_fault *vmf, struct dsm_seg *seg,
 	enum dsm_wait_outcome out;
 	struct dsm_server *srv;
 	struct dsm_waiter *w;
+	struct file *file;
 	int err = 0;
 
 	/* Without ALLOW_RETRY the lock cannot be dropped, and waiting on user
@@ -331,6 +333,9 @@ static vm_fault_t fault_remote(struct vm_fault *vmf, struct dsm_seg *seg,
 		dsm_server_put(srv);
 		return fault_sigbus();
 	}
+	/* The file pins the module (fops owner) and the segment while we
+	 * wait without the mmap lock: the vma may go, rmmod must not. */
+	file = get_file(vmf->vma->vm_file);
 	kref_get(&seg->ref);
 	release_fault_lock_compat(vmf);
 	if (w)
@@ -344,6 +349,7 @@ static vm_fault_t fault_remote(struct vm_fault *vmf, struct dsm_seg *seg,
 	}
 	dsm_seg_put(seg);
 	dsm_server_put(srv);
+	fput(file);
 	return VM_FAULT_RETRY;
 }
 
@@ -385,27 +391,32 @@ static vm_fault_t dsm_vm_fault(struct vm_fault *vmf)
 	return fault_remote(vmf, seg, pgno, write ? DSM_FAULT_WRITE : DSM_FAULT_READ);
 }
 
-/* A write to a page mapped read-only.  Returning 0 lets the kernel make
- * the pte writable (it re-checks the pte under its lock, so a zap in
- * between sends the access round again). */
+/* A write to a page mapped read-only.  With the page granted RW, the pte
+ * is upgraded here, under map_lock: returning 0 and letting the kernel make
+ * the pte writable would check only pte_same(), which a downgrade followed
+ * by another thread's read fault can satisfy with a new read-only pte of
+ * identical bits - a write would then land after the downgrade's ack. */
 static vm_fault_t dsm_vm_pfn_mkwrite(struct vm_fault *vmf)
 {
 	struct dsm_seg *seg = vmf->vma->vm_private_data;
 	u64 pgno = vmf->pgoff;
 	vm_fault_t ret;
-	bool granted;
 
 	if (pgno >= seg->npages ||
 	    fail_take(seg, pgno, vmf->flags & FAULT_FLAG_TRIED))
 		return fault_sigbus();
 	mutex_lock(&seg->map_lock);
-	granted = !seg->dead && seg->pstate[pgno] == DSM_PS_RW;
-	ret = seg->dead ? VM_FAULT_SIGBUS : 0;
-	mutex_unlock(&seg->map_lock);
-	if (ret)
+	if (seg->dead) {
+		mutex_unlock(&seg->map_lock);
 		return fault_sigbus();
-	if (granted)
-		return 0;
+	}
+	if (seg->pstate[pgno] == DSM_PS_RW) {
+		zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
+		ret = insert_page(vmf, seg, pgno, true);
+		mutex_unlock(&seg->map_lock);
+		return ret | VM_FAULT_NOPAGE;
+	}
+	mutex_unlock(&seg->map_lock);
 	ret = fault_remote(vmf, seg, pgno, DSM_FAULT_WRITE | DSM_FAULT_WP);
 	/* NOPAGE stops the caller from finishing the write-enable itself:
 	 * the lock is gone, the retried fault does it. */

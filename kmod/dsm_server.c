@@ -125,7 +125,10 @@ static void server_kill(struct dsm_server *srv)
 static void server_corrupt(struct dsm_server *srv, unsigned ring)
 {
 	dsm_count(DSM_ST_CORRUPT);
-	pr_err_ratelimited("dsm: ring %u index out of range: server dropped\n", ring);
+	if (ring < DSM_RING_NR)
+		pr_err_ratelimited("dsm: ring %u index out of range: server dropped\n", ring);
+	else
+		pr_err_ratelimited("dsm: a ring index out of range: server dropped\n");
 	server_kill(srv);
 }
 
@@ -586,7 +589,10 @@ static int consume_cmd(struct dsm_server *srv, u32 *done)
 		}
 		/* Only this loop (under enter_lock) produces acks, so
 		 * room seen here is still there when we produce. */
-		if (dsm_kring_room(&srv->ring[DSM_RING_ACK]) <= 0)
+		ret = dsm_kring_room(&srv->ring[DSM_RING_ACK]);
+		if (ret < 0)
+			break;          /* corrupt head: the server is dropped */
+		if (ret == 0)
 			break;
 		a = (struct dsm_cmd_ack){
 			.opcode = DSM_OP_CMD_ACK, .cmd = m.opcode,
@@ -602,7 +608,7 @@ static int consume_cmd(struct dsm_server *srv, u32 *done)
 	}
 	dsm_kring_release(r, i);
 	*done += i;
-	return ret == -ENOTCONN ? ret : 0;
+	return ret == -ENOTCONN || ret == -EPROTO ? ret : 0;
 }
 
 /* ---------------------------------------------------------------- ENTER */
@@ -637,7 +643,7 @@ int dsm_server_enter(struct dsm_server *srv, struct dsm_kenter *ke)
 		ret = consume_cmd(srv, &ke->cmds);
 	mutex_unlock(&srv->enter_lock);
 	if (ret == -EPROTO)
-		server_corrupt(srv, DSM_RING_CQ);
+		server_corrupt(srv, DSM_RING_NR);   /* CQ, CMD or ACK: all ours to read */
 	if (ret)
 		return -ENOTCONN;
 	/* Faults waiting for ring space may find some now. */
@@ -650,32 +656,39 @@ int dsm_server_enter(struct dsm_server *srv, struct dsm_kenter *ke)
 
 /* ---------------------------------------------------------------- notes */
 
-/* Called with the NOTE ring's lock held: owe a NOTE_LOST if it is full. */
-static void note_produce(struct dsm_server *srv, struct dsm_note *n)
+/* Called with the NOTE ring's lock held: owe a NOTE_LOST if it is full.
+ * Returns -EPROTO if the server's head is out of range (the caller drops
+ * the server once the lock is released). */
+static int note_produce(struct dsm_server *srv, struct dsm_note *n)
 {
 	struct dsm_kring *r = &srv->ring[DSM_RING_NOTE];
 	struct dsm_note lost = {
 		.opcode = DSM_OP_NOTE_LOST, .seg_id = DSM_RING_SEG_ALL,
 	};
 
+	int ret;
+
 	if (srv->notes_lost) {
 		lost.seq = srv->note_seq + 1;
-		if (dsm_kring_produce(r, &lost) != 0) {
+		ret = dsm_kring_produce(r, &lost);
+		if (ret) {
 			dsm_count(DSM_ST_NOTES_LOST);
-			return;
+			return ret == -EPROTO ? ret : 0;
 		}
 		srv->note_seq++;
 		srv->notes_lost = false;
 	}
 	n->seq = srv->note_seq + 1;
-	if (dsm_kring_produce(r, n) != 0) {
+	ret = dsm_kring_produce(r, n);
+	if (ret) {
 		srv->notes_lost = true;
 		dsm_count(DSM_ST_NOTES_LOST);
-		return;
+		return ret == -EPROTO ? ret : 0;
 	}
 	srv->note_seq++;
 	dsm_count(DSM_ST_NOTES);
 	server_kick(srv, r);
+	return 0;
 }
 
 void dsm_server_note(u8 op, u32 seg_id, u64 pgno, u64 npages, u32 pid)
@@ -688,8 +701,12 @@ void dsm_server_note(u8 op, u32 seg_id, u64 pgno, u64 npages, u32 pid)
 
 	if (!srv)
 		return;
+	int ret;
+
 	spin_lock(&srv->ring[DSM_RING_NOTE].lock);
-	note_produce(srv, &n);
+	ret = note_produce(srv, &n);
 	spin_unlock(&srv->ring[DSM_RING_NOTE].lock);
+	if (ret == -EPROTO)
+		server_corrupt(srv, DSM_RING_NOTE);
 	dsm_server_put(srv);
 }
