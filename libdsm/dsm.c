@@ -78,8 +78,16 @@ static int rpc(struct dsm_ctx *ctx, struct dsm_ctl_msg *m, int pass_fd, int *rfd
 	m->version = DSM_CTL_VERSION;
 	m->seq = seq;
 	ret = dsm_ctl_send(ctx->fd, m, pass_fd);
-	if (ret == 0)
-		ret = recv_msg(ctx->fd, m, rfd);
+	/* Replies to earlier requests that timed out may still be queued:
+	 * skip them (and any descriptor they carry). */
+	do {
+		if (rfd && *rfd >= 0) {
+			close(*rfd);
+			*rfd = -1;
+		}
+		if (ret == 0)
+			ret = recv_msg(ctx->fd, m, rfd);
+	} while (ret == 0 && m->magic == DSM_CTL_MAGIC && m->seq < seq);
 	if (ret)
 		return ret;
 	if (m->magic != DSM_CTL_MAGIC || m->op != op || m->seq != seq) {
@@ -289,6 +297,13 @@ int dsm_attach(struct dsm_ctx *ctx, const char *name, unsigned prot,
 		 MAP_SHARED, memfd, 0);
 	ret = p == MAP_FAILED ? -errno : 0;
 	close(memfd);
+	/* A child of fork() would inherit the mapping without the
+	 * userfaultfd registration: untracked access to the view.  It gets
+	 * no mapping instead (it may attach on its own). */
+	if (ret == 0 && madvise(p, m.seg.size, MADV_DONTFORK)) {
+		ret = -errno;
+		munmap(p, m.seg.size);
+	}
 	if (ret)
 		return ret;
 	uffd = make_uffd(p, m.seg.size, prot);

@@ -8,6 +8,7 @@
  * gets an error reply, is counted, and the connection stays up.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -142,7 +143,8 @@ static int find_or_discover(struct dsm_control *c, struct dsm_ctl *r)
 	return rc;
 }
 
-static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd)
+static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd,
+		   int *rdonly_fd)
 {
 	struct dsm_ctl r = { .kind = DSM_CTL_SEG_FIND };
 	int rc;
@@ -161,6 +163,17 @@ static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd)
 	    (m->prot & ~r.desc.prot))
 		return -EACCES;
 	*pass_fd = r.fd;
+	if (!(m->prot & DSM_SEG_WRITE)) {
+		/* A reader gets a read-only open of the view: it can neither
+		 * map it writable nor write() it. */
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", r.fd);
+		*pass_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*pass_fd < 0)
+			return -errno;
+		*rdonly_fd = *pass_fd;
+	}
 	return 0;
 }
 
@@ -206,14 +219,20 @@ static int op_register(struct dsm_control *c, const struct ctl_conn *k,
 	if (n <= 0 || strncmp(target, "anon_inode:[userfaultfd]", (size_t)n) != 0 ||
 	    (size_t)n != strlen("anon_inode:[userfaultfd]"))
 		return -EBADF;
+	int rc;
+
 	if (!m->prot || (m->prot & ~(DSM_SEG_READ | DSM_SEG_WRITE)))
 		return -EINVAL;
-	*rfd = -1;   /* the shard owns it now (closes it on failure) */
-	return call(c, &r);
+	rc = call(c, &r);
+	/* Queued (done or timed out): the shard owns the descriptor and
+	 * closes it on failure.  Not queued: still ours. */
+	if (rc != -EBUSY && rc != -ENOMEM)
+		*rfd = -1;
+	return rc;
 }
 
 static int dispatch(struct dsm_control *c, const struct ctl_conn *k,
-		    struct dsm_ctl_msg *m, int *rfd, int *pass_fd)
+		    struct dsm_ctl_msg *m, int *rfd, int *pass_fd, int *rdonly_fd)
 {
 	struct dsm_ctl r = { .kind = DSM_CTL_SEG_DESTROY, .uid = k->cred.uid };
 
@@ -223,7 +242,7 @@ static int dispatch(struct dsm_control *c, const struct ctl_conn *k,
 		return 0;
 	case DSM_CTL_INFO:
 	case DSM_CTL_ATTACH:
-		return op_find(c, m, pass_fd);
+		return op_find(c, m, pass_fd, rdonly_fd);
 	case DSM_CTL_CREATE:
 		return op_create(c, k, m);
 	case DSM_CTL_DESTROY:
@@ -247,11 +266,15 @@ static int dispatch(struct dsm_control *c, const struct ctl_conn *k,
 static bool serve(struct dsm_control *c, struct ctl_conn *k)
 {
 	struct dsm_ctl_msg m;
-	int rfd, pass_fd = -1, rc;
+	int rfd, pass_fd = -1, rdonly_fd = -1, rc;
+	bool sent;
 	ssize_t n = recv_request(k->fd, &m, &rfd);
 
-	if (n == 0 || (n < 0 && n != -EAGAIN && n != -EMSGSIZE))
+	if (n == 0 || (n < 0 && n != -EAGAIN && n != -EMSGSIZE)) {
+		if (rfd >= 0)
+			close(rfd);   /* an empty message can still carry one */
 		return false;
+	}
 	if (n == -EAGAIN)
 		return true;
 	c->requests++;
@@ -261,7 +284,7 @@ static bool serve(struct dsm_control *c, struct ctl_conn *k)
 		c->bad++;
 		memset(&m, 0, sizeof(m));
 	} else {
-		rc = dispatch(c, k, &m, &rfd, &pass_fd);
+		rc = dispatch(c, k, &m, &rfd, &pass_fd, &rdonly_fd);
 	}
 	if (rfd >= 0)
 		close(rfd);
@@ -269,7 +292,10 @@ static bool serve(struct dsm_control *c, struct ctl_conn *k)
 	m.version = DSM_CTL_VERSION;
 	m.status = rc;
 	c->errors += rc != 0;
-	return dsm_ctl_send(k->fd, &m, rc == 0 ? pass_fd : -1) == 0;
+	sent = dsm_ctl_send(k->fd, &m, rc == 0 ? pass_fd : -1) == 0;
+	if (rdonly_fd >= 0)
+		close(rdonly_fd);   /* ours; the view's own fd is the shard's */
+	return sent;
 }
 
 /* ---------------------------------------------------------- connections */

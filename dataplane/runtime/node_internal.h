@@ -175,6 +175,7 @@ struct dsm_node {
 	struct dsm_control *control;
 	uint32_t seg_owner_uid[DSM_CFG_MAX_SEGMENTS]; /* creators (UINT32_MAX: config) */
 	uint64_t vma_answers;                       /* VMA_RESPs received (discovery) */
+	uint32_t created_segs;                      /* run-time segment ids handed out */
 };
 
 /* uffd.c: the userfaultfd front end inside the runtime */

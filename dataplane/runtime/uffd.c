@@ -121,14 +121,15 @@ static int ctl_find(struct dsm_node *n, struct dsm_ctl *c)
 
 static int ctl_create(struct dsm_node *n, struct dsm_ctl *c)
 {
-	uint32_t i, id = 1;
+	uint32_t i, id;
 	int rc;
 
 	if (seg_by_name(n, c->name, &i))
 		return -EEXIST;
-	for (i = 0; i < n->nsegs; i++)
-		if (n->segs[i].d.seg_id >= id)
-			id = n->segs[i].d.seg_id + 1;
+	/* Ids of run-time segments carry their home in the high bits, so two
+	 * nodes creating at once never pick the same id; the counter moves on
+	 * even after a failure (the engine may have kept the id). */
+	id = (uint32_t)n->self << 24 | ++n->created_segs;
 	c->desc.seg_id = id;
 	c->desc.home = n->self;
 	rc = dsm_node_add_segment(n, &c->desc, c->name);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,7 +139,7 @@ int dsm_ufront_add_segment(struct dsm_ufront *uf, const struct dsm_segment_desc 
 {
 	struct dsm_ufront_seg *s = &uf->segs[uf->nsegs];
 	uint64_t bytes = d->npages * d->page_size;
-	unsigned mfd = MFD_CLOEXEC;
+	unsigned mfd = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 	char name[32];
 
 	if (uf->nsegs == DSM_UFRONT_MAX_SEGS)
@@ -154,7 +155,10 @@ int dsm_ufront_add_segment(struct dsm_ufront *uf, const struct dsm_segment_desc 
 		return -errno;
 	s->view = MAP_FAILED;
 	s->flags = calloc(d->npages, 1);
-	if (ftruncate(s->memfd, (off_t)bytes) == 0)
+	/* Sealed at its size: an application cannot shrink the file under
+	 * the dataplane's mapping (which would SIGBUS the daemon). */
+	if (ftruncate(s->memfd, (off_t)bytes) == 0 &&
+	    fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
 		s->view = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
 	if (s->view == MAP_FAILED || !s->flags) {
 		int ret = s->flags ? -errno : -ENOMEM;
@@ -194,6 +198,36 @@ int dsm_ufront_view_fd(const struct dsm_ufront *uf, uint32_t seg_id)
 
 /* ------------------------------------------------------------ mappings */
 
+/* Is [base, base + len) in pid's address space one shared mapping of this
+ * view, writable exactly when prot says so?  A client could otherwise
+ * register a userfaultfd over other memory (installs there would mark the
+ * view present when it is not) or claim a read-only mapping that is
+ * writable (write-protection would skip it). */
+static bool mapping_is_view(pid_t pid, uint64_t base, uint64_t len, int memfd,
+			    uint32_t prot)
+{
+	char path[64], line[512], perms[8];
+	unsigned long long start, end, ino;
+	struct stat st;
+	bool ok = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if (fstat(memfd, &st) || !(f = fopen(path, "re")))
+		return false;
+	while (!ok && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &start, &end, perms, &ino) != 4)
+			continue;
+		if (start != base || end != base + len)
+			continue;
+		ok = ino == (unsigned long long)st.st_ino && perms[3] == 's' &&
+		     (perms[1] == 'w') == ((prot & DSM_SEG_WRITE) != 0);
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
 int dsm_ufront_attach(struct dsm_ufront *uf, uint32_t seg_id, int uffd, pid_t pid,
 		      uint64_t conn, uint64_t base, uint64_t len, uint32_t prot)
 {
@@ -202,7 +236,8 @@ int dsm_ufront_attach(struct dsm_ufront *uf, uint32_t seg_id, int uffd, pid_t pi
 
 	if (!s)
 		return -ENOENT;
-	if (len != s->npages * s->page_size || base % s->page_size)
+	if (len != s->npages * s->page_size || base % s->page_size ||
+	    !mapping_is_view(pid, base, len, s->memfd, prot))
 		return -EINVAL;
 	for (int i = 0; i < DSM_UFRONT_MAX_ATT; i++) {
 		struct dsm_ufront_att *a = &uf->att[i];
@@ -302,7 +337,8 @@ static void install(struct dsm_ufront *uf, const struct ufront_req *q,
 	int ret;
 
 	if (!(s->flags[q->pgno] & UF_PG_PRESENT)) {
-		if (writable && (s->flags[q->pgno] & UF_PG_ZERO)) {
+		/* ZEROPAGE does not exist for hugetlb: those copy the zeros. */
+		if (writable && (s->flags[q->pgno] & UF_PG_ZERO) && s->page_size == 4096) {
 			struct uffdio_zeropage z = {
 				.range = { .start = q->addr, .len = s->page_size } };
 
@@ -369,6 +405,9 @@ static void resolve(struct dsm_ufront *uf, const struct ufront_req *q,
 	if (c->status) {
 		/* This thread only: the daemon and other applications go on. */
 		syscall(SYS_tgkill, a->pid, q->tid, SIGBUS);
+		/* And wake it: a thread that blocks SIGBUS must not hang (it
+		 * faults again and asks again). */
+		uf_wake(uf, a->uffd, q->addr, s->page_size);
 		uf->st.sigbus++;
 		if (uf->st.sigbus <= 100 || uf->st.sigbus % 10000 == 0)
 			fprintf(stderr, "ufront: fault of pid %d tid %u on segment %u page %lu "
@@ -428,11 +467,16 @@ static void retract(struct dsm_ufront *uf, uint32_t si, uint64_t pgno, bool punc
 		s->flags[pgno] &= ~(UF_PG_RW | UF_PG_ZERO);
 		uf->st.writebacks++;
 	}
-	if (punch && (s->flags[pgno] & UF_PG_PRESENT)) {
-		fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)off, s->page_size);
-		s->flags[pgno] = 0;
-		uf->st.punches++;
+	/* Punched even if we think it is a hole: a page we did not put
+	 * there (a process that escaped registration) must not survive. */
+	if (punch) {
+		if (fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)off, s->page_size) == 0) {
+			s->flags[pgno] = 0;
+			uf->st.punches++;
+		} else {
+			uf->st.uffd_errors++;   /* the page stays, marked present */
+		}
 	}
 }
 
@@ -524,7 +568,8 @@ static void prefetch(struct dsm_ufront *uf, uint64_t now, int ai, uint64_t pgno)
 	a->run = stride != 0 && stride == a->stride ? a->run + 1 : 0;
 	a->stride = stride;
 	a->last_pgno = pgno;
-	if (a->run < 2)
+	/* Read-ahead only with slots to spare: faults come first. */
+	if (a->run < 2 || uf->nfree < uf->nreqs / 4)
 		return;
 	for (int i = 1; i <= DSM_UFRONT_PREFETCH; i++) {
 		int64_t pg = (int64_t)pgno + stride * i;
@@ -569,11 +614,20 @@ static void take_fault(struct dsm_ufront *uf, uint64_t now, int ai, const struct
 		uf->st.prefetch_hits++;
 	}
 	ret = request(uf, now, &t, write ? DSM_WRITE : DSM_READ);
+	if (ret == -ENOSPC) {
+		/* No request slot now: the thread faults again and is served
+		 * once slots free up (a shortage is not the application's
+		 * fault). */
+		uf->st.refused++;
+		uf_wake(uf, a->uffd, addr, s->page_size);
+		return;
+	}
 	if (ret) {
-		/* Refused outright (no slot, protection): fail this thread. */
+		/* Refused outright (protection, range): fail this thread. */
 		uf->st.refused++;
 		uf->st.sigbus++;
 		syscall(SYS_tgkill, a->pid, t.tid, SIGBUS);
+		uf_wake(uf, a->uffd, addr, s->page_size);
 		return;
 	}
 	if (!write && t.kind == UF_MISSING)
