@@ -365,14 +365,11 @@ static vm_fault_t insert_page(struct vm_fault *vmf, struct dsm_seg *seg,
 				   vm_get_page_prot(flags));
 }
 
-static vm_fault_t dsm_vm_fault(struct vm_fault *vmf)
+/* What both fault handlers check first: the page is in the segment, no
+ * failure is owed to this retry, the segment is alive.  Returns 0 with
+ * map_lock held, or VM_FAULT_SIGBUS without it. */
+static vm_fault_t fault_begin(struct vm_fault *vmf, struct dsm_seg *seg, u64 pgno)
 {
-	struct dsm_seg *seg = vmf->vma->vm_private_data;
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
-	u64 pgno = vmf->pgoff;
-	vm_fault_t ret;
-	u8 st;
-
 	if (pgno >= seg->npages ||
 	    fail_take(seg, pgno, vmf->flags & FAULT_FLAG_TRIED))
 		return fault_sigbus();
@@ -381,6 +378,19 @@ static vm_fault_t dsm_vm_fault(struct vm_fault *vmf)
 		mutex_unlock(&seg->map_lock);
 		return fault_sigbus();
 	}
+	return 0;
+}
+
+static vm_fault_t dsm_vm_fault(struct vm_fault *vmf)
+{
+	struct dsm_seg *seg = vmf->vma->vm_private_data;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	u64 pgno = vmf->pgoff;
+	vm_fault_t ret = fault_begin(vmf, seg, pgno);
+	u8 st;
+
+	if (ret)
+		return ret;
 	st = seg->pstate[pgno];
 	if (st == DSM_PS_RW || (st == DSM_PS_RO && !write)) {
 		ret = insert_page(vmf, seg, pgno, st == DSM_PS_RW);
@@ -400,16 +410,10 @@ static vm_fault_t dsm_vm_pfn_mkwrite(struct vm_fault *vmf)
 {
 	struct dsm_seg *seg = vmf->vma->vm_private_data;
 	u64 pgno = vmf->pgoff;
-	vm_fault_t ret;
+	vm_fault_t ret = fault_begin(vmf, seg, pgno);
 
-	if (pgno >= seg->npages ||
-	    fail_take(seg, pgno, vmf->flags & FAULT_FLAG_TRIED))
-		return fault_sigbus();
-	mutex_lock(&seg->map_lock);
-	if (seg->dead) {
-		mutex_unlock(&seg->map_lock);
-		return fault_sigbus();
-	}
+	if (ret)
+		return ret;
 	if (seg->pstate[pgno] == DSM_PS_RW) {
 		zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
 		ret = insert_page(vmf, seg, pgno, true);
