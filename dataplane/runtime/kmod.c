@@ -18,16 +18,9 @@
 /* Requests in flight at once, from all faulting threads of the node. */
 #define DSM_KMOD_MAX_REQUESTS 1024
 
-static void kmod_exec(void *ctx, const struct dsm_actions *acts)
-{
-	struct dsm_node *n = ctx;
-
-	dsm_shard_exec_list(&n->shards[0], acts, dsm_now_ns());
-}
-
 int dsm_kmod_init(struct dsm_node *n)
 {
-	const struct dsm_kfront_ops ops = { .exec = kmod_exec, .ctx = n };
+	const struct dsm_kfront_ops ops = { .exec = dsm_shard_exec_front, .ctx = n };
 	enum dsm_ring_err why = DSM_RING_ERR_NONE;
 	int rc;
 

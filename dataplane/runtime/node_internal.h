@@ -229,6 +229,9 @@ int  dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now);
 /* Run an action list that is not the shard's own (the kernel front end's). */
 void dsm_shard_exec_list(struct dsm_shard_rt *sh, const struct dsm_actions *acts,
 			 uint64_t now);
+/* The fault front ends' exec callback (ctx: the node): the actions of a
+ * fault run in the node's one inline shard. */
+void dsm_shard_exec_front(void *node, const struct dsm_actions *acts);
 int  dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *c,
 			uint32_t timeout_ms);
 

@@ -173,6 +173,13 @@ void dsm_shard_exec_list(struct dsm_shard_rt *sh, const struct dsm_actions *acts
 		dsm_kfront_flush(sh->node->kfront);
 }
 
+void dsm_shard_exec_front(void *node, const struct dsm_actions *acts)
+{
+	struct dsm_node *n = node;
+
+	dsm_shard_exec_list(&n->shards[0], acts, dsm_now_ns());
+}
+
 int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
 {
 	dsm_shard_exec_list(sh, &sh->acts, now);

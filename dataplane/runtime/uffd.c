@@ -20,16 +20,9 @@
 
 #define DSM_UFFD_MAX_REQUESTS 1024
 
-static void uffd_exec(void *ctx, const struct dsm_actions *acts)
-{
-	struct dsm_node *n = ctx;
-
-	dsm_shard_exec_list(&n->shards[0], acts, dsm_now_ns());
-}
-
 int dsm_uffd_init(struct dsm_node *n)
 {
-	const struct dsm_ufront_ops ops = { .exec = uffd_exec, .ctx = n };
+	const struct dsm_ufront_ops ops = { .exec = dsm_shard_exec_front, .ctx = n };
 	int rc;
 
 	for (unsigned i = 0; i < DSM_CFG_MAX_SEGMENTS; i++)
