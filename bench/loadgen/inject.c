@@ -69,13 +69,6 @@ static void c_csum(uint8_t *f, uint32_t *len, struct dsm_hdr *h, uint64_t i)
 	f[*len - 1 - (i % 16)] ^= 0x5a; /* payload byte, after sealing */
 }
 
-static void c_epoch(uint8_t *f, uint32_t *len, struct dsm_hdr *h, uint64_t i)
-{
-	(void)len; (void)i;
-	whdr(f)->epoch = rte_cpu_to_be_64(h->epoch - 1);
-	dsm_frame_seal(f);
-}
-
 static void c_udp_port(uint8_t *f, uint32_t *len, struct dsm_hdr *h, uint64_t i)
 {
 	(void)len; (void)h; (void)i;
@@ -96,7 +89,6 @@ static const struct bad_kind kinds[] = {
 	{ "unknown_type", DSM_DROP_TYPE, c_type },
 	{ "unknown_flags", DSM_DROP_FLAGS, c_flags },
 	{ "bad_checksum", DSM_DROP_CSUM, c_csum },
-	{ "stale_epoch", DSM_DROP_EPOCH, c_epoch },
 	{ "wrong_udp_port", DSM_DROP_UDP_PORT, c_udp_port },
 	{ "not_ipv4", DSM_DROP_NOT_IPV4, c_not_ipv4 },
 };

@@ -51,6 +51,11 @@ struct dsm_engine *dsm_engine_create(const struct dsm_engine_cfg *cfg)
 	if (e == NULL)
 		return NULL;
 	e->cfg = *cfg;
+	/* Until a view says otherwise every node is a member, admitted at
+	 * the configured epoch (a static cluster never calls set_view). */
+	e->members = ~(dsm_nodeset_t)0;
+	for (i = 0; i < DSM_MAX_NODES; i++)
+		e->admit[i] = cfg->epoch;
 	e->slots = calloc(cfg->max_pending, sizeof(*e->slots));
 	e->slot_free = calloc(cfg->max_pending, sizeof(*e->slot_free));
 	e->txs = calloc(cfg->max_pending, sizeof(*e->txs));
@@ -163,6 +168,59 @@ uint32_t dsm_engine_shard_of(uint32_t seg_id, uint64_t pgno, uint32_t nshards)
 void dsm_engine_set_epoch(struct dsm_engine *e, uint64_t epoch)
 {
 	e->cfg.epoch = epoch;
+}
+
+/* peer_down every node of set but self. */
+static void write_off(struct dsm_engine *e, uint64_t now, dsm_nodeset_t set,
+		      struct dsm_actions *out)
+{
+	for (uint16_t node = 1; node < DSM_MAX_NODES; node++)
+		if (node != e->cfg.self && ((set >> node) & 1))
+			dsm_engine_peer_down(e, now, node, out);
+}
+
+int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
+			dsm_nodeset_t members, dsm_nodeset_t departed,
+			struct dsm_actions *out)
+{
+	dsm_nodeset_t gone, joined;
+	bool was_fenced;
+
+	if (e == NULL || out == NULL)
+		return -EINVAL;
+	if (epoch <= e->cfg.epoch)
+		return -ESTALE;
+	members &= ~(dsm_nodeset_t)1;          /* node 0 does not exist */
+	gone = (e->members & ~members) | (departed & e->members);
+	joined = (members & ~e->members) | (departed & members);
+	was_fenced = e->fenced;
+	e->fenced = !((members >> e->cfg.self) & 1);
+	/* A view without us: everyone has written us off, so we write
+	 * everyone off (drop every cached copy) - unless fence() did. */
+	if (e->fenced && !was_fenced)
+		gone = e->members;
+	e->cfg.epoch = epoch;
+	e->members = members;
+	/* Admit first: peer_down below must not see the old incarnation's
+	 * messages as current. */
+	for (uint16_t node = 1; node < DSM_MAX_NODES; node++)
+		if (node != e->cfg.self && ((joined >> node) & 1))
+			e->admit[node] = epoch;
+	write_off(e, now, gone, out);
+	return 0;
+}
+
+void dsm_engine_fence(struct dsm_engine *e, uint64_t now, struct dsm_actions *out)
+{
+	if (e == NULL || out == NULL || e->fenced)
+		return;
+	e->fenced = true;
+	write_off(e, now, e->members, out);
+}
+
+bool dsm_engine_is_member(const struct dsm_engine *e, uint16_t node)
+{
+	return !e->fenced && eng_member(e, node);
 }
 
 uint64_t dsm_engine_epoch(const struct dsm_engine *e)
@@ -355,8 +413,12 @@ int dsm_engine_rx(struct dsm_engine *e, uint64_t now, const struct dsm_msg *m,
 
 	if (e == NULL || m == NULL || out == NULL)
 		return -EINVAL;
-	/* Fencing first: a node from another epoch has no say at all. */
-	if (m->epoch != e->cfg.epoch)
+	/* Fencing first: a node outside the view, or a message sent before
+	 * its sender's current incarnation was admitted (by a node written
+	 * off since), has no say at all.  A newer epoch is fine: the sender
+	 * merely learned the next view first. */
+	if (m->src != e->cfg.self &&
+	    (e->fenced || !eng_member(e, m->src) || m->epoch < e->admit[m->src]))
 		return drop(&e->st.drop_epoch, -ESTALE);
 	if (!msg_shape_ok(e, m))
 		return drop(&e->st.drop_bad, -EINVAL);

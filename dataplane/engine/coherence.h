@@ -162,13 +162,15 @@ struct dsm_engine_stats {
 	uint64_t downgrades_rx;
 	uint64_t writebacks;        /* owner data installed at home */
 	uint64_t home_timeouts;     /* home transactions aborted */
-	uint64_t drop_epoch;        /* wrong epoch */
+	uint64_t drop_epoch;        /* sender not a member, or its epoch
+				     * predates the sender's admission */
 	uint64_t drop_noseg;        /* unknown segment */
 	uint64_t drop_range;        /* page out of range */
 	uint64_t drop_stale;        /* stale version or unexpected token */
 	uint64_t drop_dup;          /* duplicate of a handled message */
 	uint64_t drop_bad;          /* malformed for its type, wrong shard */
 	uint64_t no_slot;           /* local requests refused: no slot/waiter */
+	uint64_t home_gone;         /* local requests refused: home not a member */
 	uint64_t pages_lost;        /* owner gone with the only valid copy */
 	uint64_t sharers_dropped;   /* gone nodes removed from sharer sets */
 };
@@ -205,9 +207,33 @@ int dsm_engine_add_segment(struct dsm_engine *e, const struct dsm_segment_desc *
 /* Which shard owns seg/pgno (same function on every node). */
 uint32_t dsm_engine_shard_of(uint32_t seg_id, uint64_t pgno, uint32_t nshards);
 
-/* Apply a new membership epoch.  Messages carrying any other epoch are
- * dropped from now on. */
+/* Set the epoch stamped on messages sent from now on (a static cluster;
+ * a cluster with membership uses dsm_engine_set_view). */
 void dsm_engine_set_epoch(struct dsm_engine *e, uint64_t epoch);
+
+/* Apply a new membership view (epoch > the current one, else -ESTALE):
+ * members is every node of the view (self included or not: a node left
+ * out is fenced and answers nobody), departed the nodes every survivor
+ * writes off - those that left, died or restarted with a new incarnation
+ * (a restarted node is in both sets).  Departed and vanished nodes go
+ * through dsm_engine_peer_down; joined and restarted nodes are admitted
+ * at this epoch.  From now on a message is dropped (drop_epoch) if its
+ * sender is not a member or its epoch predates the sender's admission:
+ * this is what fences a written-off node's late messages.  A message of
+ * a newer epoch is accepted (its sender saw the next view first).  Before
+ * the first view every node is a member, admitted at cfg.epoch.  A view
+ * without self fences this node (see dsm_engine_fence).
+ * Local requests for pages whose home is not a member fail -EHOSTUNREACH. */
+int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
+			dsm_nodeset_t members, dsm_nodeset_t departed,
+			struct dsm_actions *out);
+/* This node can no longer prove it is in the view (its lease could not be
+ * renewed): write every member off as a view without us would (cached
+ * copies dropped, requests on others failed), and drop every message
+ * until a view with us in it arrives through dsm_engine_set_view. */
+void dsm_engine_fence(struct dsm_engine *e, uint64_t now, struct dsm_actions *out);
+/* May node talk to us (false for everyone while fenced)? */
+bool dsm_engine_is_member(const struct dsm_engine *e, uint16_t node);
 uint64_t dsm_engine_epoch(const struct dsm_engine *e);
 
 /* A local access (fault) to seg/pgno.  Completion is reported by a COMPLETE
@@ -215,7 +241,7 @@ uint64_t dsm_engine_epoch(const struct dsm_engine *e);
  * later one.  Returns 0 when accepted (a COMPLETE will follow or was
  * emitted), or -errno when refused outright (no COMPLETE is emitted):
  * -ENOENT unknown segment, -ERANGE page out of range, -EACCES protection,
- * -ENOSPC no waiter slot. */
+ * -ENOSPC no waiter slot, -EHOSTUNREACH the home is not a member. */
 int dsm_engine_local(struct dsm_engine *e, uint64_t now, uint32_t seg_id,
 		     uint64_t pgno, enum dsm_intent intent, uint64_t user_data,
 		     struct dsm_actions *out);

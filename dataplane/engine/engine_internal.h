@@ -119,6 +119,11 @@ struct home_tx {
 struct dsm_engine {
 	struct dsm_engine_cfg   cfg;
 	struct dsm_engine_stats st;
+	/* Membership (dsm_engine_set_view): who may talk to us, and from
+	 * which epoch on each member's current incarnation was admitted. */
+	dsm_nodeset_t members;
+	uint64_t   admit[DSM_MAX_NODES];
+	bool       fenced;          /* written off ourselves: serve nobody */
 	uint32_t   nsegs;
 	struct seg segs[DSM_ENGINE_MAX_SEGS];
 
@@ -133,6 +138,12 @@ struct dsm_engine {
 	uint32_t       *tx_free;
 	uint32_t        ntx_free;
 };
+
+static inline bool eng_member(const struct dsm_engine *e, uint16_t node)
+{
+	return node == e->cfg.self ||
+	       (node < DSM_MAX_NODES && (e->members >> node) & 1);
+}
 
 /* coherence.c: segment lookup and action emission. */
 struct seg *eng_seg(struct dsm_engine *e, uint32_t seg_id, uint32_t *idx);

@@ -203,6 +203,12 @@ static int local_check(struct dsm_engine *e, uint32_t seg_id, uint64_t pgno,
 	}
 	if (!(s->d.prot & (intent == DSM_WRITE ? DSM_PROT_WRITE : DSM_PROT_READ)))
 		return -EACCES;
+	/* Its home left the view, or we were fenced: nobody can grant the
+	 * page, so fail now, not at the deadline. */
+	if (s->d.home != e->cfg.self && (e->fenced || !eng_member(e, s->d.home))) {
+		e->st.home_gone++;
+		return -EHOSTUNREACH;
+	}
 	*sp = s;
 	return 0;
 }

@@ -135,10 +135,12 @@ static enum dsm_drop rx_admit(struct dsm_node *n, struct rte_mbuf *m, struct dsm
 	if (why != DSM_DROP_NONE)
 		return why;
 	*pp = n->peers[f->hdr.src_node];
+	/* No epoch check here: the channel is transport, and a frame sent
+	 * just before a view change must still be acked and delivered, or
+	 * its sender would retransmit it until it declared us dead.  The
+	 * engine decides whether the message's epoch still counts. */
 	if (f->hdr.dst_node != n->self || !*pp)
 		return DSM_DROP_NODE;
-	if (f->hdr.epoch != n->epoch)
-		return DSM_DROP_EPOCH;
 	/* Only a channel ack travels unsequenced. */
 	if (f->hdr.type != DSM_MSG_CHAN_ACK && !(f->hdr.flags & DSM_F_SEQ))
 		return DSM_DROP_FLAGS;

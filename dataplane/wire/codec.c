@@ -119,7 +119,6 @@ static const char *const drop_names[DSM_DROP__COUNT] = {
 	[DSM_DROP_LEN]      = "len",
 	[DSM_DROP_CSUM]     = "csum",
 	[DSM_DROP_NODE]     = "node",
-	[DSM_DROP_EPOCH]    = "epoch",
 	[DSM_DROP_REASM]    = "reasm",
 	[DSM_DROP_NOBUF]    = "nobuf",
 	[DSM_DROP_CHANNEL]  = "channel",

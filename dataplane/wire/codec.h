@@ -35,7 +35,6 @@ enum dsm_drop {
 	DSM_DROP_LEN,         /* msg_len/frag_len out of bounds */
 	DSM_DROP_CSUM,        /* payload/header CRC mismatch */
 	DSM_DROP_NODE,        /* not addressed to us / unknown sender (caller) */
-	DSM_DROP_EPOCH,       /* epoch differs from ours (caller) */
 	DSM_DROP_REASM,       /* fragment out of sequence (reassembly) */
 	DSM_DROP_NOBUF,       /* no buffer to hold it (caller) */
 	DSM_DROP_CHANNEL,     /* duplicate / out of window (caller) */

@@ -816,30 +816,109 @@ static void test_bad_messages(void)
 	sim_free(s);
 }
 
-static void test_stale_epoch(void)
+#define NS(x) ((dsm_nodeset_t)1 << (x))
+
+static int view(struct sim *s, uint16_t node, uint64_t epoch, dsm_nodeset_t members,
+		dsm_nodeset_t departed)
+{
+	int rc;
+
+	dsm_actions_clear(&s->acts);
+	rc = dsm_engine_set_view(s->nodes[node].e, s->now, epoch, members, departed,
+				 &s->acts);
+	sim_exec(s, node, &s->acts);
+	return rc;
+}
+
+/* An epoch change does not disturb the survivors' messages in flight:
+ * only a sender's admission epoch counts, not the receiver's epoch. */
+static void test_view_change_keeps_inflight(void)
+{
+	struct sim *s = mk(3);
+	dsm_nodeset_t all = NS(1) | NS(2) | NS(3);
+	struct sim_qmsg *q;
+
+	CU_ASSERT_EQUAL(sim_local(s, 2, SEG_A, 0, DSM_READ, 1), 0);   /* epoch 1 */
+	CU_ASSERT_EQUAL(view(s, 1, 2, all, 0), 0);
+	CU_ASSERT_EQUAL(view(s, 1, 2, all, 0), -ESTALE);              /* not newer */
+	CU_ASSERT_EQUAL(dsm_engine_epoch(s->nodes[1].e), 2);
+	sim_run(s);                                 /* node 2 still on epoch 1 */
+	CU_ASSERT_EQUAL(comp(s, 1)->status, 0);
+	CU_ASSERT_EQUAL(sim_stats(s, 1)->drop_epoch, 0);
+	/* A message from a newer epoch is accepted by a node still behind. */
+	CU_ASSERT_EQUAL(sim_local(s, 1, SEG_B, 0, DSM_READ, 2), 0);
+	q = pk(s, 1, 2);
+	CU_ASSERT_EQUAL(q->m.epoch, 2);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 2)->status, 0);
+	/* Below a member's admission epoch (forged here): dropped. */
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 1, DSM_READ, 3), 0);
+	pk(s, 3, 1)->m.epoch = 0;
+	CU_ASSERT_EQUAL(sim_deliver(s, 3, 1), -ESTALE);
+	CU_ASSERT_EQUAL(sim_stats(s, 1)->drop_epoch, 1);
+	sim_free(s);
+}
+
+/* A node written off by a view: its pages are accounted for, its late
+ * messages are dropped, requests for its segments fail at once; back
+ * with a new incarnation it is admitted at the new epoch only. */
+static void test_view_departure_and_rejoin(void)
+{
+	struct sim *s = mk(3);
+	dsm_nodeset_t all = NS(1) | NS(2) | NS(3);
+
+	access_ok(s, 3, SEG_A, 4, DSM_WRITE, 1);            /* 3 owns A/4 */
+	access_ok(s, 3, SEG_B, 0, DSM_READ, 2);
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 5, DSM_READ, 3), 0); /* late */
+	CU_ASSERT_EQUAL(view(s, 1, 2, NS(1) | NS(2), NS(3)), 0);
+	CU_ASSERT_EQUAL(view(s, 2, 2, NS(1) | NS(2), NS(3)), 0);
+	CU_ASSERT_EQUAL(sim_stats(s, 1)->pages_lost, 1);
+	CU_ASSERT_TRUE(sim_info(s, 1, SEG_A, 4).lost);
+	CU_ASSERT_FALSE(dsm_engine_is_member(s->nodes[1].e, 3));
+	CU_ASSERT_EQUAL(sim_deliver(s, 3, 1), -ESTALE);      /* fenced out */
+	CU_ASSERT_EQUAL(sim_stats(s, 1)->drop_epoch, 1);
+	/* The departed node learns the view without itself: fenced, every
+	 * cached copy dropped, nothing more served or asked for. */
+	CU_ASSERT_EQUAL(view(s, 3, 2, NS(1) | NS(2), 0), 0);
+	CU_ASSERT_EQUAL(sim_info(s, 3, SEG_A, 4).cache_state, DSM_CS_INVALID);
+	CU_ASSERT_EQUAL(sim_info(s, 3, SEG_B, 0).cache_state, DSM_CS_INVALID);
+	CU_ASSERT_EQUAL(comp(s, 3)->status, -EHOSTUNREACH);
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_B, 1, DSM_READ, 4), -EHOSTUNREACH);
+	CU_ASSERT_EQUAL(sim_stats(s, 3)->home_gone, 1);
+	/* Survivors refuse at once to wait on a home that left. */
+	CU_ASSERT_EQUAL(view(s, 1, 3, NS(1), NS(2)), 0);
+	CU_ASSERT_EQUAL(sim_local(s, 1, SEG_B, 2, DSM_READ, 5), -EHOSTUNREACH);
+	/* Rejoin at epoch 4 with a new incarnation (departed on both sides). */
+	CU_ASSERT_EQUAL(view(s, 1, 4, all, NS(2) | NS(3)), 0);
+	CU_ASSERT_EQUAL(view(s, 2, 4, all, NS(3)), 0);
+	CU_ASSERT_EQUAL(view(s, 3, 4, all, NS(3)), 0);
+	CU_ASSERT_TRUE(dsm_engine_is_member(s->nodes[3].e, 1));
+	access_ok(s, 3, SEG_A, 6, DSM_READ, 6);
+	/* A lost page stays lost: never served from the home's old copy. */
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 4, DSM_READ, 7), 0);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 7)->status, -EIO);
+	sim_free(s);
+}
+
+/* dsm_engine_fence: the node stops answering and asking before any view
+ * says so (its lease could not be renewed in time). */
+static void test_fence(void)
 {
 	struct sim *s = mk(2);
-	struct sim_qmsg *q;
-	int i;
 
-	CU_ASSERT_EQUAL(sim_local(s, 2, SEG_A, 0, DSM_READ, 1), 0);
-	for (i = 1; i <= 2; i++)
-		dsm_engine_set_epoch(s->nodes[i].e, 5);
-	CU_ASSERT_EQUAL(dsm_engine_epoch(s->nodes[1].e), 5);
-	CU_ASSERT_EQUAL(sim_deliver(s, 2, 1), -ESTALE);  /* sent at epoch 1 */
-	CU_ASSERT_EQUAL(sim_stats(s, 1)->drop_epoch, 1);
-	CU_ASSERT_EQUAL(sim_queued_total(s), 0);
-	CU_ASSERT_EQUAL(sim_local(s, 2, SEG_A, 1, DSM_READ, 2), 0);
-	q = pk(s, 2, 1);
-	CU_ASSERT_EQUAL(q->m.epoch, 5);
-	q->m.epoch = 4;                                   /* older node */
-	CU_ASSERT_EQUAL(sim_deliver(s, 2, 1), -ESTALE);
-	CU_ASSERT_EQUAL(sim_stats(s, 1)->drop_epoch, 2);
-	CU_ASSERT_EQUAL(sim_info(s, 1, SEG_A, 1).sharers, 0);
-	sim_tick(s, s->now + REQ_TMO);
-	CU_ASSERT_EQUAL(comp(s, 1)->status, -ETIMEDOUT);
-	CU_ASSERT_EQUAL(comp(s, 2)->status, -ETIMEDOUT);
-	access_ok(s, 2, SEG_A, 1, DSM_READ, 3);
+	access_ok(s, 2, SEG_A, 1, DSM_READ, 1);
+	CU_ASSERT_EQUAL(sim_local(s, 1, SEG_B, 0, DSM_READ, 2), 0);
+	dsm_actions_clear(&s->acts);
+	dsm_engine_fence(s->nodes[2].e, s->now, &s->acts);
+	sim_exec(s, 2, &s->acts);
+	CU_ASSERT_EQUAL(sim_info(s, 2, SEG_A, 1).cache_state, DSM_CS_INVALID);
+	CU_ASSERT_EQUAL(sim_deliver(s, 1, 2), -ESTALE);     /* not served */
+	CU_ASSERT_EQUAL(sim_local(s, 2, SEG_A, 2, DSM_READ, 3), -EHOSTUNREACH);
+	CU_ASSERT_FALSE(dsm_engine_is_member(s->nodes[2].e, 1));
+	/* Back in a view: serving again. */
+	CU_ASSERT_EQUAL(view(s, 2, 3, NS(1) | NS(2), NS(2)), 0);
+	access_ok(s, 2, SEG_A, 2, DSM_READ, 4);
 	sim_free(s);
 }
 
@@ -1307,7 +1386,9 @@ int main(void)
 		{ "local_refusals", test_local_refusals },
 		{ "home_refusals", test_home_refusals },
 		{ "bad_messages", test_bad_messages },
-		{ "stale_epoch", test_stale_epoch },
+		{ "view_change_keeps_inflight", test_view_change_keeps_inflight },
+		{ "view_departure_and_rejoin", test_view_departure_and_rejoin },
+		{ "fence", test_fence },
 		{ "stale_version_writeback", test_stale_version_writeback },
 		{ "duplicates_each_type", test_duplicates_each_type },
 		{ "reordered_senders", test_reordered_senders },
