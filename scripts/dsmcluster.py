@@ -92,7 +92,7 @@ class Proc:
 class Cluster:
     def __init__(self, build, ndataplanes=3, clients=(11, 12, 13), segments=None,
                  mtu=1500, idle="sleep", tag="dsm", keep=False, dataplane_lcores=None,
-                 tuning=None, shared_memory=(), sockets=False):
+                 tuning=None, shared_memory=(), sockets=False, cluster=None):
         self.build = os.path.abspath(build)
         self.ndp = ndataplanes
         self.clients = list(clients)
@@ -112,6 +112,12 @@ class Cluster:
         self.dataplanes = list(range(1, ndataplanes + 1))
         # Control sockets (the userfaultfd front end) on every dataplane.
         self.sockets = sockets
+        # Membership in etcd: a dict of cluster-section keys (etcd, name,
+        # lease_ttl_s, etcd_port, workloads); None: a static cluster.
+        self.cluster = None
+        if cluster is not None:
+            self.cluster = {"name": self.uniq, "state_dir": os.path.join(self.workdir, "state")}
+            self.cluster.update(cluster)
 
     # ---- configuration -------------------------------------------------
     def _link_sock(self, a, b):
@@ -143,10 +149,16 @@ class Cluster:
         tuning = "".join("\n  %s: %s" % kv for kv in sorted(self.tuning.items()))
         sock = ("  socket: %s\n" % self.socket_path(node)
                 if self.sockets and node in self.dataplanes else "")
+        cl = ""
+        if self.cluster is not None and node in self.dataplanes:
+            cl = "cluster:" + "".join("\n  %s: %s" % (k, str(v).lower() if isinstance(v, bool)
+                                                      else v)
+                                      for k, v in sorted(self.cluster.items())
+                                      if v is not None) + "\n"
         return ("node:\n  id: %d\n  ip: 10.77.0.%d\n  epoch: 1\n%s"
-                "ports:\n%s\npeers:\n%s\nsegments:\n%s\n%s" % (
+                "ports:\n%s\npeers:\n%s\nsegments:\n%s\n%s%s" % (
                     node, node, sock, "\n".join(ports), "\n".join(peers), "\n".join(segs),
-                    ("tuning:" + tuning + "\n") if tuning else ""))
+                    ("tuning:" + tuning + "\n") if tuning else "", cl))
 
     def socket_path(self, node):
         return os.path.join(self.workdir, "dp%d.sock" % node)
@@ -258,6 +270,87 @@ class Cluster:
     def __exit__(self, *exc):
         self.cleanup()
         return False
+
+
+def free_ports(n):
+    """n distinct free loopback TCP ports (held together while chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class Etcd:
+    """A single-member etcd (Debian's etcd-server) on loopback ports of its
+    own, with its own data directory; stopped, paused and restarted by pid."""
+
+    def __init__(self, workdir, name="etcd"):
+        self.dir = os.path.join(workdir, name)
+        self.client_port, self.peer_port = free_ports(2)
+        self.url = "http://127.0.0.1:%d" % self.client_port
+        self.proc = None
+        self.log = os.path.join(workdir, name + ".log")
+
+    def start(self, timeout=20):
+        purl = "http://127.0.0.1:%d" % self.peer_port
+        argv = [shutil.which("etcd") or "/usr/bin/etcd", "--name", "dsm",
+                "--data-dir", self.dir, "--listen-client-urls", self.url,
+                "--advertise-client-urls", self.url, "--listen-peer-urls", purl,
+                "--initial-advertise-peer-urls", purl,
+                "--initial-cluster", "dsm=" + purl,
+                "--heartbeat-interval", "10", "--election-timeout", "100",
+                "--log-level", "warn"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ClusterError("etcd exited (%s); see %s" % (self.proc.returncode, self.log))
+            try:
+                self.request("/v3/kv/range", {"key": "L2hlYWx0aA=="}, timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise ClusterError("etcd did not come up within %d s; see %s" % (timeout, self.log))
+
+    def request(self, path, body, timeout=5):
+        import urllib.request
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read().decode())
+
+    def get_prefix(self, prefix):
+        """{key: decoded JSON value} of every key under prefix."""
+        import base64
+        b = lambda x: base64.b64encode(x.encode()).decode()
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        r = self.request("/v3/kv/range", {"key": b(prefix), "range_end": b(end)})
+        out = {}
+        for kv in r.get("kvs", []):
+            v = base64.b64decode(kv.get("value", "")).decode()
+            try:
+                out[base64.b64decode(kv["key"]).decode()] = json.loads(v)
+            except ValueError:
+                out[base64.b64decode(kv["key"]).decode()] = v
+        return out
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
 
 
 def parse_json_lines(text):

@@ -22,6 +22,25 @@ static void key_of(const struct dsm_agent *a, const char *what, char *buf, size_
 
 /* --------------------------------------------------------------- lease */
 
+/* The node record (nodes/<id>) for operators: the member fields plus
+ * whatever the node describes itself with.  Same lease as the member key,
+ * so it vanishes with the node. */
+static int put_record(struct dsm_agent *a)
+{
+	char key[128], val[1024];
+	int n;
+
+	if (!a->cfg.record)
+		return 0;
+	snprintf(key, sizeof(key), "%snodes/%u", a->prefix, a->cfg.node);
+	n = snprintf(val, sizeof(val), "{\"node\":%u,\"incarnation\":\"%llu\"%s%s}",
+		     a->cfg.node, (unsigned long long)a->cfg.incarnation,
+		     a->cfg.record[0] ? "," : "", a->cfg.record);
+	if (n < 0 || (size_t)n >= sizeof(val))
+		return -ENOSPC;
+	return dsm_etcd_put(a->etcd, key, val, (size_t)n, a->lease, NULL);
+}
+
 static int register_member(struct dsm_agent *a)
 {
 	struct dsm_member me = { .node = a->cfg.node, .incarnation = a->cfg.incarnation };
@@ -31,10 +50,12 @@ static int register_member(struct dsm_agent *a)
 	snprintf(key, sizeof(key), "%smembers/%u", a->prefix, a->cfg.node);
 	ret = dsm_etcd_lease_grant(a->etcd, a->cfg.ttl_s, &a->lease);
 	if (ret == 0)
+		ret = put_record(a);
+	if (ret == 0)
 		ret = dsm_etcd_put(a->etcd, key, val, (size_t)n, a->lease, NULL);
 	if (ret == 0) {
 		a->last_renew_ms = now_ms();
-		a->next_renew_ms = a->last_renew_ms + a->cfg.ttl_s * 1000 / 3;
+		a->next_renew_ms = a->last_renew_ms + a->cfg.ttl_s * 1000 / 4;
 		a->fenced = false;
 	}
 	return ret;
@@ -63,7 +84,7 @@ static int renew(struct dsm_agent *a)
 	if (ret == 0 && ttl > 0) {
 		a->st.renewals++;
 		a->last_renew_ms = sent;
-		a->next_renew_ms = sent + a->cfg.ttl_s * 1000 / 3;
+		a->next_renew_ms = sent + a->cfg.ttl_s * 1000 / 4;
 		return 0;
 	}
 	a->st.renew_errors++;
@@ -175,11 +196,18 @@ static int reconcile(struct dsm_agent *a)
 
 /* ------------------------------------------------------------- the loop */
 
-static int any_event(void *arg, const struct dsm_etcd_event *ev)
+/* Only the member keys and the epoch key change a view; operators' and
+ * supervisors' keys under the same prefix must not wake the agent. */
+static int view_event(void *arg, const struct dsm_etcd_event *ev)
 {
-	(void)arg;
-	(void)ev;
-	return 1;
+	const struct dsm_agent *a = arg;
+	size_t plen = strlen(a->prefix);
+	const char *rest;
+
+	if (ev->kv.key_len < plen || memcmp(ev->kv.key, a->prefix, plen))
+		return 0;
+	rest = ev->kv.key + plen;
+	return !strncmp(rest, "members/", 8) || !strcmp(rest, "epoch");
 }
 
 int dsm_agent_step(struct dsm_agent *a, unsigned max_wait_ms)
@@ -196,7 +224,7 @@ int dsm_agent_step(struct dsm_agent *a, unsigned max_wait_ms)
 	if (wait > max_wait_ms)
 		wait = max_wait_ms;
 	if (wait) {
-		rw = dsm_etcd_watch(a->etcd, a->prefix, a->watch_rev, any_event, NULL, wait, NULL);
+		rw = dsm_etcd_watch(a->etcd, a->prefix, a->watch_rev, view_event, a, wait, NULL);
 		if (ret == 0 && rw < 0 && rw != -ERANGE)
 			ret = rw;
 	}

@@ -35,6 +35,9 @@ struct dsm_agent_cfg {
 	uint16_t node;
 	uint64_t incarnation;    /* new on every start of the node */
 	unsigned ttl_s;          /* lease TTL: failure detection within 2x */
+	/* Extra JSON members ("k":v,...) of the node record nodes/<id>, kept
+	 * under the same lease; NULL: no record.  Must outlive the agent. */
+	const char *record;
 };
 
 struct dsm_agent_stats {

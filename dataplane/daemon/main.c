@@ -26,6 +26,7 @@ struct options {
 	const char *config;
 	enum dsm_idle_mode idle;
 	uint32_t link_timeout_ms;
+	const char *etcd;
 };
 
 static struct dsm_node *g_node;
@@ -45,6 +46,9 @@ static void usage(FILE *f, const char *prog)
 		"  -i, --idle MODE          poll (dedicated cores, default) or sleep\n"
 		"                           (yield the CPU when idle: shared machines)\n"
 		"  -l, --link-timeout MS    wait up to MS for every link before serving (default 0)\n"
+		"  -e, --etcd URL[,URL...]  join the cluster through this etcd (overrides\n"
+		"                           cluster.etcd; without either, a cluster section\n"
+		"                           uses the embedded etcd on loopback)\n"
 		"  -h, --help               this text\n", prog);
 }
 
@@ -55,6 +59,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "idle", required_argument, NULL, 'i' },
 		{ "link-timeout", required_argument, NULL, 'l' },
+		{ "etcd", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,7 +69,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->idle = DSM_IDLE_POLL;
 	o->link_timeout_ms = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:i:l:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:l:e:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -87,6 +92,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 				fprintf(stderr, "dsm-dataplane: bad --link-timeout '%s'\n", optarg);
 				return -EINVAL;
 			}
+			break;
+		case 'e':
+			if (strncmp(optarg, "http://", 7) || strlen(optarg) >= DSM_CFG_STR) {
+				fprintf(stderr, "dsm-dataplane: --etcd wants http://host:port[,...], not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->etcd = optarg;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -119,6 +132,10 @@ static int serve(const struct options *o)
 	if (rc) {
 		fprintf(stderr, "dsm-dataplane: %s\n", err);
 		return 2;
+	}
+	if (o->etcd) {
+		cfg.cluster.enabled = true;
+		snprintf(cfg.cluster.etcd, sizeof(cfg.cluster.etcd), "%s", o->etcd);
 	}
 	rc = dsm_node_create(&p, &g_node);
 	if (rc) {

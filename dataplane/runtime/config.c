@@ -6,6 +6,7 @@
  *   ports:    [ { name, vdev, args, device, mtu } ]
  *   peers:    [ { id, ip, mac, port, udp_port } ]
  *   segments: [ { id, name, size, page_size, home, prot } ]
+ *   cluster:  { name, etcd, etcd_port, lease_ttl_s, state_dir, workloads }
  *   tuning:   { request_timeout_ms, home_timeout_ms, retry_base_us, retry_max_us,
  *               max_retries, window, rto_us, rto_min_us, rto_max_ms, max_retx,
  *               mbufs,
@@ -413,10 +414,48 @@ static int segment_item(struct parser *p, yaml_node_t *n, uint32_t i, void *obj)
 	return 0;
 }
 
+static int get_bool(struct parser *p, yaml_node_t *v, bool *out)
+{
+	const char *s = scalar(v);
+
+	if (s && (!strcmp(s, "true") || !strcmp(s, "yes"))) {
+		*out = true;
+		return 0;
+	}
+	if (s && (!strcmp(s, "false") || !strcmp(s, "no"))) {
+		*out = false;
+		return 0;
+	}
+	return fail(p, v, "expected true or false");
+}
+
+static int cluster_field(struct parser *p, const char *key, yaml_node_t *v, void *obj)
+{
+	struct dsm_cfg_cluster *cl = obj;
+
+	if (!strcmp(key, "name"))
+		return get_str(p, v, cl->name, sizeof(cl->name));
+	if (!strcmp(key, "etcd"))
+		return get_str(p, v, cl->etcd, sizeof(cl->etcd));
+	if (!strcmp(key, "etcd_port"))
+		return GET_NUM(p, v, 1, 65535, cl->etcd_port);
+	if (!strcmp(key, "lease_ttl_s"))
+		return GET_NUM(p, v, 1, 3600, cl->lease_ttl_s);
+	if (!strcmp(key, "state_dir"))
+		return get_str(p, v, cl->state_dir, sizeof(cl->state_dir));
+	if (!strcmp(key, "workloads"))
+		return get_bool(p, v, &cl->workloads);
+	return fail(p, p->key, "unknown key 'cluster.%s'", key);
+}
+
 static int top_field(struct parser *p, const char *key, yaml_node_t *v, void *obj)
 {
 	struct dsm_config *c = obj;
 
+	if (!strcmp(key, "cluster")) {
+		c->cluster.enabled = true;
+		return each_field(p, v, cluster_field, &c->cluster);
+	}
 	if (!strcmp(key, "node"))
 		return each_field(p, v, node_field, c);
 	if (!strcmp(key, "ports"))
@@ -458,6 +497,11 @@ static void set_defaults(struct dsm_config *c)
 	c->rto_max_ns = 200ull * 1000 * 1000;
 	c->max_retx = 20;
 	c->mbufs = 8192;
+	snprintf(c->cluster.name, sizeof(c->cluster.name), "dsm");
+	c->cluster.etcd_port = 23790;     /* not etcd's 2379: never someone else's */
+	c->cluster.lease_ttl_s = 5;
+	snprintf(c->cluster.state_dir, sizeof(c->cluster.state_dir), "/var/lib/dsm");
+	c->cluster.workloads = true;
 }
 
 static int check_whole(struct parser *p, struct dsm_config *c, yaml_node_t *root)
@@ -471,6 +515,10 @@ static int check_whole(struct parser *p, struct dsm_config *c, yaml_node_t *root
 			return fail(p, root, "peer %u has this node's own id", c->node_id);
 	if (c->window & (c->window - 1))
 		return fail(p, root, "tuning.window must be a power of two");
+	if (c->cluster.enabled && !c->cluster.name[0])
+		return fail(p, root, "cluster.name must not be empty");
+	if (c->cluster.enabled && strncmp(c->cluster.etcd, "http://", 7) && c->cluster.etcd[0])
+		return fail(p, root, "cluster.etcd must be http://host:port[,...]");
 	if (c->rto_max_ns < c->rto_ns || c->rto_max_ns < c->rto_min_ns)
 		return fail(p, root, "tuning.rto_max_ms must be at least rto_us and rto_min_us");
 	return 0;

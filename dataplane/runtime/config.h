@@ -42,6 +42,16 @@ struct dsm_cfg_segment {
 	uint16_t prot;
 };
 
+struct dsm_cfg_cluster {
+	bool     enabled;         /* a cluster section (or --etcd) was given */
+	char     name[64];        /* keys live under /dsm/<name>/ */
+	char     etcd[DSM_CFG_STR]; /* http://h:p[,...]; "" = the embedded one */
+	uint16_t etcd_port;       /* embedded etcd's loopback client port */
+	uint32_t lease_ttl_s;     /* failure detection within 2x this */
+	char     state_dir[DSM_CFG_STR]; /* embedded etcd data, workload logs */
+	bool     workloads;       /* run the workload supervisor */
+};
+
 struct dsm_config {
 	char     path[DSM_CFG_STR];
 	uint16_t node_id;
@@ -53,6 +63,8 @@ struct dsm_config {
 	char     kmod_device[DSM_CFG_STR];
 	/* The userfaultfd front end's control socket ("" = none). */
 	char     socket_path[DSM_CFG_STR];
+	/* Membership in etcd (the cluster section; off without it). */
+	struct dsm_cfg_cluster cluster;
 	uint32_t nports;
 	struct dsm_cfg_port ports[DSM_CFG_MAX_PORTS];
 	uint32_t npeers;

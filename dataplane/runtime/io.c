@@ -91,6 +91,14 @@ static void peer_reset(struct dsm_node *n, struct dsm_peer_rt *p, bool new_sessi
 	dsm_shards_peer_down(n, p->cfg->id);
 }
 
+void dsm_io_peer_reset(struct dsm_node *n, uint16_t id)
+{
+	struct dsm_peer_rt *p = id < DSM_MAX_NODES ? n->peers[id] : NULL;
+
+	if (p)
+		peer_reset(n, p, true);
+}
+
 static void drop(struct dsm_node *n, enum dsm_drop why, struct rte_mbuf *m)
 {
 	n->drops[why]++;

@@ -115,6 +115,7 @@ int dsm_node_run(struct dsm_node *n)
 				work += dsm_shard_poll(&n->shards[s], now);
 		work += dsm_kmod_poll(n, now);
 		work += dsm_uffd_poll(n, now);
+		work += dsm_cluster_poll(n);
 		if (n->params.hooks.poll)
 			work += n->params.hooks.poll(n->params.hooks.ctx, n, now);
 		/* Frames produced by inline shards and hooks leave now, not
@@ -291,7 +292,9 @@ int dsm_node_create(const struct dsm_node_params *p, struct dsm_node **out)
 	n->params = *p;
 	n->cfg = *p->cfg;
 	n->self = n->cfg.node_id;
-	n->epoch = n->cfg.epoch;
+	/* With membership the epoch is etcd's, from the first view on (epochs
+	 * there start at 1); until then every node is admitted at 0. */
+	n->epoch = n->cfg.cluster.enabled ? 0 : n->cfg.epoch;
 	n->fault_rng = n->cfg.fault_seed ^ n->self;
 	rc = node_alloc(n);
 	if (!rc)
@@ -310,6 +313,8 @@ int dsm_node_create(const struct dsm_node_params *p, struct dsm_node **out)
 		rc = dsm_uffd_start(n);
 	if (!rc)
 		rc = dsm_telemetry_init(n);
+	if (!rc)
+		rc = dsm_cluster_start(n);
 	if (rc) {
 		dsm_node_destroy(n);
 		return rc;
@@ -342,6 +347,7 @@ void dsm_node_destroy(struct dsm_node *n)
 {
 	if (!n)
 		return;
+	dsm_cluster_stop(n);
 	dsm_peers_fini(n);
 	dsm_ports_fini(n);
 	dsm_uffd_fini(n);

@@ -100,6 +100,29 @@ uint16_t dsm_node_self(const struct dsm_node *n);
 uint64_t dsm_node_epoch(const struct dsm_node *n);
 const struct dsm_config *dsm_node_config(const struct dsm_node *n);
 
+/* Membership as this node applied it (any thread; a snapshot). */
+struct dsm_cluster_info {
+	bool     enabled;        /* the config has a cluster section */
+	bool     fenced;         /* not in the view in force */
+	bool     own_etcd;       /* this node started the embedded etcd */
+	uint64_t epoch, incarnation;
+	uint64_t members;        /* node-id bitmap of the view */
+	uint64_t views, fences, rejoins, event_drops;
+	char     endpoints[256];
+};
+void dsm_cluster_info(const struct dsm_node *n, struct dsm_cluster_info *out);
+
+/* For the workload supervisor (any thread; answered by the shard, with a
+ * deadline).  Pages of seg_id this node holds, latest fault first, into
+ * pgnos (at most max): the count copied, or -errno (-ENOENT: no such
+ * segment with the userfaultfd front end). */
+int dsm_node_held_pages(struct dsm_node *n, uint32_t seg_id, uint64_t *pgnos, uint32_t max);
+/* Segments process pid has mapped through the control socket. */
+int dsm_node_pid_segments(struct dsm_node *n, int pid, uint32_t *seg_ids, uint32_t max);
+/* Lost pages of seg_id homed here (up to max into pgnos); *total: all. */
+int dsm_node_lost_pages(struct dsm_node *n, uint32_t seg_id, uint64_t *pgnos, uint32_t max,
+			uint64_t *total);
+
 /* Print a human-readable statistics summary (at shutdown). */
 void dsm_node_print_stats(struct dsm_node *n, FILE *f);
 

@@ -35,6 +35,10 @@ _Static_assert(DSM_MAX_MSG_FRAMES <= DSM_SHARD_RING, "shard tx ring too small");
 /* In-band notice to shards, carried like a message through their rx rings
  * so that it is ordered with the peer's messages (not a wire type). */
 #define DSM_INT_PEER_DOWN 0xf0
+/* Membership (cluster.c): a new view (epoch; token: members; pgno:
+ * departed), or this node fenced. */
+#define DSM_INT_VIEW      0xf1
+#define DSM_INT_FENCE     0xf2
 
 /* Parsed header of the first frame of a message, kept in the mbuf private
  * area of the head of the reassembled chain. */
@@ -84,6 +88,8 @@ struct dsm_seg_rt {
 	uint8_t *base;                 /* hugepage-backed local backing, or
 					* the kernel's (kmod segments) */
 	bool kernel_backed;            /* base belongs to dsm.ko's mapping */
+	/* Page data in (installed) and out (sent), by any shard: atomics. */
+	uint64_t pages_in, pages_out;
 };
 
 struct dsm_shard_stats {
@@ -103,6 +109,9 @@ enum dsm_ctl_kind {
 	DSM_CTL_UF_ATTACH,    /* fd (taken over), pid, conn, base, len, prot */
 	DSM_CTL_UF_DETACH,    /* conn, base (0: every mapping of conn) */
 	DSM_CTL_DISCOVER,     /* ask every peer for the segments it homes */
+	DSM_CTL_HELD,         /* seg_id -> pages held (S/E), latest fault first */
+	DSM_CTL_PID_SEGS,     /* pid -> segments its mappings use */
+	DSM_CTL_LOST,         /* seg_id -> lost pages this shard is home of */
 };
 struct dsm_ctl {
 	enum dsm_ctl_kind kind;
@@ -118,7 +127,10 @@ struct dsm_ctl {
 	int      pid;
 	uint64_t conn, base, len;
 	uint32_t prot;
-	uint64_t answers;     /* FIND, DISCOVER: VMA answers received so far */
+	uint64_t answers;     /* FIND, DISCOVER: VMA answers received so far;
+			       * HELD, LOST: how many there are in all */
+	uint64_t *out;        /* HELD, LOST: page numbers; PID_SEGS: ids */
+	uint32_t max;         /* room in out */
 	/* Set with release ordering by the shard after filling rc/info; the
 	 * requester reads it with acquire ordering (pairs with that store). */
 	uint32_t done;
@@ -176,7 +188,14 @@ struct dsm_node {
 	uint32_t seg_owner_uid[DSM_CFG_MAX_SEGMENTS]; /* creators (UINT32_MAX: config) */
 	uint64_t vma_answers;                       /* VMA_RESPs received (discovery) */
 	uint32_t created_segs;                      /* run-time segment ids handed out */
+	struct dsm_cluster *cluster;                /* membership (cluster.c) */
 };
+
+/* cluster.c: membership in etcd (the config's cluster section) */
+int  dsm_cluster_start(struct dsm_node *n);
+void dsm_cluster_stop(struct dsm_node *n);
+/* Apply what the agent thread learned (main lcore). */
+int  dsm_cluster_poll(struct dsm_node *n);
 
 /* uffd.c: the userfaultfd front end inside the runtime */
 int  dsm_uffd_init(struct dsm_node *n);
@@ -215,6 +234,9 @@ int  dsm_io_poll(struct dsm_node *n, uint64_t now);
 void dsm_io_send_frames(struct dsm_node *n, struct rte_mbuf **frames, uint32_t nframes,
 			uint64_t now);
 void dsm_io_flush(struct dsm_node *n);
+/* Reset the channel with peer id under a fresh session (its frames in
+ * flight are dropped, the shards write it off in band). */
+void dsm_io_peer_reset(struct dsm_node *n, uint16_t id);
 /* Transmit what the shards and hooks produced since the last poll. */
 int  dsm_io_send_pending(struct dsm_node *n, uint64_t now);
 uint64_t dsm_io_next_deadline(struct dsm_node *n);

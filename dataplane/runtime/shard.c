@@ -56,9 +56,13 @@ static int exec_send(struct dsm_shard_rt *sh, const struct dsm_msg *m)
 	int rc;
 
 	if (m->flags & DSM_F_DATA) {
+		struct dsm_seg_rt *s = dsm_node_seg(n, m->seg_id);
+
 		payload = dsm_node_page(n, m->seg_id, m->pgno);
 		if (!payload)
 			return -ENOENT;
+		if (m->dst != n->self)
+			__atomic_fetch_add(&s->pages_out, 1, __ATOMIC_RELAXED);
 	}
 	rc = dsm_build_frames(n, m, payload, frames, DSM_MAX_MSG_FRAMES, &nf);
 	if (rc)
@@ -94,6 +98,7 @@ static int exec_install(struct dsm_shard_rt *sh, const struct dsm_msg *m)
 	if (dsm_node_msg_copy(m, page, m->len) != m->len)
 		return -EINVAL;
 	sh->st.installs++;
+	__atomic_fetch_add(&s->pages_in, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -187,11 +192,36 @@ int dsm_shard_exec(struct dsm_shard_rt *sh, uint64_t now)
 	return 0;
 }
 
+/* Lost pages of seg_id this shard is the home of: the first c->max into
+ * c->out, how many in all into c->answers. */
+static int ctl_lost(struct dsm_shard_rt *sh, struct dsm_ctl *c)
+{
+	struct dsm_seg_rt *s = dsm_node_seg(sh->node, c->seg_id);
+	struct dsm_page_info pi;
+	uint32_t k = 0;
+
+	if (!s)
+		return -ENOENT;
+	c->answers = 0;
+	for (uint64_t pg = 0; pg < s->d.npages; pg++) {
+		if (dsm_engine_shard_of(c->seg_id, pg, sh->node->nshards) != sh->idx ||
+		    dsm_engine_page_info(sh->eng, c->seg_id, pg, &pi) || !pi.lost)
+			continue;
+		if (k < c->max)
+			c->out[k++] = pg;
+		c->answers++;
+	}
+	return (int)k;
+}
+
 static void ctl_one(struct dsm_shard_rt *sh, struct dsm_ctl *c)
 {
 	switch (c->kind) {
 	case DSM_CTL_PAGE_INFO:
 		c->rc = dsm_engine_page_info(sh->eng, c->seg_id, c->pgno, &c->info);
+		break;
+	case DSM_CTL_LOST:
+		c->rc = ctl_lost(sh, c);
 		break;
 	default:
 		c->rc = dsm_uffd_ctl(sh->node, c);
@@ -216,6 +246,10 @@ int dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now)
 		dsm_msg_from_chain(msgs[i], &m);
 		if (m.type == DSM_INT_PEER_DOWN) {
 			dsm_engine_peer_down(sh->eng, now, m.src, &sh->acts);
+		} else if (m.type == DSM_INT_VIEW) {
+			dsm_engine_set_view(sh->eng, now, m.epoch, m.token, m.pgno, &sh->acts);
+		} else if (m.type == DSM_INT_FENCE) {
+			dsm_engine_fence(sh->eng, now, &sh->acts);
 		} else {
 			sh->st.rx_msgs++;
 			dsm_engine_rx(sh->eng, now, &m, &sh->acts);
@@ -262,4 +296,65 @@ int dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *req,
 	rc = c->rc;
 	rte_free(c);
 	return rc;
+}
+
+/* ---- queries for other threads (the workload supervisor, telemetry) ---- */
+
+#define QUERY_TIMEOUT_MS 2000
+
+/* A ctl call whose answer is an array (c->out, c->max entries): the array
+ * lives in rte memory and, like the call itself, is abandoned to the shard
+ * if the deadline passes (it may still write there); otherwise it is
+ * copied to out.  Returns the shard's result (a count) or -errno. */
+static int query(struct dsm_node *n, uint32_t shard, struct dsm_ctl *c, uint64_t *out)
+{
+	int rc;
+
+	c->out = rte_zmalloc(NULL, (size_t)(c->max ? c->max : 1) * sizeof(*out), 0);
+	if (!c->out)
+		return -ENOMEM;
+	rc = dsm_shard_ctl_call(n, shard, c, QUERY_TIMEOUT_MS);
+	if (rc == -ETIMEDOUT || rc == -ENOMEM)
+		return rc;                      /* abandoned with the call */
+	if (rc > 0)
+		memcpy(out, c->out, (size_t)rc * sizeof(*out));
+	rte_free(c->out);
+	return rc;
+}
+
+int dsm_node_held_pages(struct dsm_node *n, uint32_t seg_id, uint64_t *pgnos, uint32_t max)
+{
+	struct dsm_ctl c = { .kind = DSM_CTL_HELD, .seg_id = seg_id, .max = max };
+
+	return n->ufront ? query(n, 0, &c, pgnos) : -ENOENT;
+}
+
+int dsm_node_pid_segments(struct dsm_node *n, int pid, uint32_t *seg_ids, uint32_t max)
+{
+	uint64_t ids[DSM_CFG_MAX_SEGMENTS];
+	struct dsm_ctl c = { .kind = DSM_CTL_PID_SEGS, .pid = pid,
+			     .max = max < DSM_CFG_MAX_SEGMENTS ? max : DSM_CFG_MAX_SEGMENTS };
+	int rc = n->ufront ? query(n, 0, &c, ids) : -ENOENT;
+
+	for (int i = 0; i < rc; i++)
+		seg_ids[i] = (uint32_t)ids[i];
+	return rc;
+}
+
+int dsm_node_lost_pages(struct dsm_node *n, uint32_t seg_id, uint64_t *pgnos, uint32_t max,
+			uint64_t *total)
+{
+	uint32_t got = 0;
+
+	*total = 0;
+	for (uint32_t s = 0; s < n->nshards; s++) {
+		struct dsm_ctl c = { .kind = DSM_CTL_LOST, .seg_id = seg_id, .max = max - got };
+		int rc = query(n, s, &c, pgnos + got);
+
+		if (rc < 0)
+			return rc;
+		got += (uint32_t)rc;
+		*total += c.answers;
+	}
+	return (int)got;
 }

@@ -6,6 +6,9 @@
  *   /dsm/peers              per-peer channel and link counters
  *   /dsm/segments           segment table
  *   /dsm/page,<seg>,<pgno>  one page's directory and cache entry
+ *   /dsm/membership         epoch, incarnation, fenced, members, etcd
+ *   /dsm/segstats           per segment: faults, remote faults, pages in/out, lost
+ *   /dsm/lost               lost pages of the segments homed here
  * Callbacks run on the telemetry thread; they read counters (untorn 64-bit
  * loads) and ask shards for page entries by message, never by locking.
  */
@@ -209,6 +212,114 @@ static int cmd_page(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+static int cmd_membership(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_cluster_info ci;
+	struct rte_tel_data *members = rte_tel_data_alloc();
+
+	(void)cmd;
+	(void)params;
+	if (!members)
+		return -ENOMEM;
+	dsm_cluster_info(tel_node, &ci);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "node", tel_node->self);
+	rte_tel_data_add_dict_u64(d, "enabled", ci.enabled);
+	rte_tel_data_add_dict_u64(d, "epoch", ci.enabled ? ci.epoch : tel_node->epoch);
+	rte_tel_data_add_dict_u64(d, "incarnation", ci.incarnation);
+	rte_tel_data_add_dict_u64(d, "fenced", ci.fenced);
+	rte_tel_data_add_dict_u64(d, "views", ci.views);
+	rte_tel_data_add_dict_u64(d, "fences", ci.fences);
+	rte_tel_data_add_dict_u64(d, "rejoins", ci.rejoins);
+	rte_tel_data_add_dict_u64(d, "event_drops", ci.event_drops);
+	rte_tel_data_add_dict_u64(d, "own_etcd", ci.own_etcd);
+	rte_tel_data_add_dict_string(d, "etcd", ci.endpoints);
+	rte_tel_data_start_array(members, RTE_TEL_INT_VAL);
+	for (unsigned id = 1; id < DSM_MAX_NODES; id++)
+		if ((ci.members >> id) & 1)
+			rte_tel_data_add_array_int(members, (int)id);
+	rte_tel_data_add_dict_container(d, "members", members, 0);
+	return 0;
+}
+
+#define LOST_LIST_MAX 256
+
+static uint64_t seg_lost(struct dsm_node *n, const struct dsm_seg_rt *s)
+{
+	uint64_t total = 0, pg[1];
+
+	if (s->d.home == n->self)
+		dsm_node_lost_pages(n, s->d.seg_id, pg, 0, &total);
+	return total;
+}
+
+static int cmd_segstats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_node *n = tel_node;
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	for (uint32_t i = 0; i < n->nsegs; i++) {
+		const struct dsm_seg_rt *s = &n->segs[i];
+		const struct dsm_ufront_seg *us = n->ufront ?
+			dsm_ufront_seg(n->ufront, s->d.seg_id) : NULL;
+		struct rte_tel_data *e = rte_tel_data_alloc();
+		char key[16];
+
+		if (!e)
+			return -ENOMEM;
+		rte_tel_data_start_dict(e);
+		rte_tel_data_add_dict_string(e, "name", s->name);
+		rte_tel_data_add_dict_u64(e, "home", s->d.home);
+		rte_tel_data_add_dict_u64(e, "faults", us ? us->faults : 0);
+		rte_tel_data_add_dict_u64(e, "remote", us ? us->remote : 0);
+		rte_tel_data_add_dict_u64(e, "pages_in",
+					  __atomic_load_n(&s->pages_in, __ATOMIC_RELAXED));
+		rte_tel_data_add_dict_u64(e, "pages_out",
+					  __atomic_load_n(&s->pages_out, __ATOMIC_RELAXED));
+		rte_tel_data_add_dict_u64(e, "lost", seg_lost(n, s));
+		snprintf(key, sizeof(key), "%u", s->d.seg_id);
+		rte_tel_data_add_dict_container(d, key, e, 0);
+	}
+	return 0;
+}
+
+static int cmd_lost(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_node *n = tel_node;
+	struct rte_tel_data *list = rte_tel_data_alloc();
+	uint64_t pg[LOST_LIST_MAX], all = 0;
+	uint32_t listed = 0;
+
+	(void)cmd;
+	(void)params;
+	if (!list)
+		return -ENOMEM;
+	rte_tel_data_start_array(list, RTE_TEL_STRING_VAL);
+	for (uint32_t i = 0; i < n->nsegs; i++) {
+		const struct dsm_seg_rt *s = &n->segs[i];
+		uint64_t total = 0;
+		int k;
+
+		if (s->d.home != n->self)
+			continue;
+		k = dsm_node_lost_pages(n, s->d.seg_id, pg, LOST_LIST_MAX - listed, &total);
+		for (int j = 0; j < k; j++) {
+			char item[40];
+
+			snprintf(item, sizeof(item), "%u:%lu", s->d.seg_id, (unsigned long)pg[j]);
+			rte_tel_data_add_array_string(list, item);
+		}
+		listed += k > 0 ? (uint32_t)k : 0;
+		all += total;
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "lost_total", all);
+	rte_tel_data_add_dict_container(d, "pages", list, 0);
+	return 0;
+}
+
 int dsm_telemetry_init(struct dsm_node *n)
 {
 	tel_node = n;
@@ -220,5 +331,11 @@ int dsm_telemetry_init(struct dsm_node *n)
 		"Segments known to this node. No parameters");
 	rte_telemetry_register_cmd("/dsm/page", cmd_page,
 		"Directory and cache entry of one page. Parameters: seg_id,pgno");
+	rte_telemetry_register_cmd("/dsm/membership", cmd_membership,
+		"Membership view applied by this node (epoch, fenced, members). No parameters");
+	rte_telemetry_register_cmd("/dsm/segstats", cmd_segstats,
+		"Per segment: faults, remote faults, pages in/out, lost pages. No parameters");
+	rte_telemetry_register_cmd("/dsm/lost", cmd_lost,
+		"Lost pages (only copy gone with its owner) of segments homed here. No parameters");
 	return 0;
 }

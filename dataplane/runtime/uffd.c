@@ -194,6 +194,62 @@ void dsm_uffd_learn(struct dsm_node *n, const struct dsm_msg *m)
 	}
 }
 
+struct held { uint64_t stamp, pgno; };
+
+static int by_recency(const void *a, const void *b)
+{
+	const struct held *x = a, *y = b;
+
+	return x->stamp < y->stamp ? 1 : x->stamp > y->stamp ? -1 :
+	       (x->pgno > y->pgno) - (x->pgno < y->pgno);
+}
+
+/* Pages of a segment this node holds (Shared or Exclusive), the most
+ * recently faulted first: a migrating workload's working set. */
+static int ctl_held(struct dsm_node *n, struct dsm_ctl *c)
+{
+	const struct dsm_ufront_seg *s = dsm_ufront_seg(n->ufront, c->seg_id);
+	struct dsm_page_info pi;
+	struct held *h;
+	uint64_t k = 0;
+
+	if (!s)
+		return -ENOENT;
+	h = malloc(s->npages * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (uint64_t pg = 0; pg < s->npages; pg++)
+		if (dsm_engine_page_info(n->shards[0].eng, c->seg_id, pg, &pi) == 0 &&
+		    pi.cache_state != DSM_CS_INVALID)
+			h[k++] = (struct held){ s->stamp[pg], pg };
+	qsort(h, k, sizeof(*h), by_recency);
+	c->answers = k;
+	for (uint64_t i = 0; i < k && i < c->max; i++)
+		c->out[i] = h[i].pgno;
+	free(h);
+	return (int)(k < c->max ? k : c->max);
+}
+
+static int ctl_pid_segs(struct dsm_node *n, struct dsm_ctl *c)
+{
+	const struct dsm_ufront *uf = n->ufront;
+	uint32_t k = 0;
+
+	for (unsigned i = 0; i < DSM_UFRONT_MAX_ATT; i++) {
+		const struct dsm_ufront_att *a = &uf->att[i];
+		uint32_t id = uf->segs[a->seg].seg_id;
+		bool seen = false;
+
+		if (!a->used || a->pid != c->pid)
+			continue;
+		for (uint32_t j = 0; j < k; j++)
+			seen |= c->out[j] == id;
+		if (!seen && k < c->max)
+			c->out[k++] = id;
+	}
+	return (int)k;
+}
+
 int dsm_uffd_ctl(struct dsm_node *n, struct dsm_ctl *c)
 {
 	int rc;
@@ -218,6 +274,10 @@ int dsm_uffd_ctl(struct dsm_node *n, struct dsm_ctl *c)
 	case DSM_CTL_DISCOVER:
 		c->answers = n->vma_answers;
 		return ctl_discover(n);
+	case DSM_CTL_HELD:
+		return ctl_held(n, c);
+	case DSM_CTL_PID_SEGS:
+		return ctl_pid_segs(n, c);
 	default:
 		return -EINVAL;
 	}

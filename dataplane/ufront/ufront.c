@@ -127,6 +127,7 @@ void dsm_ufront_fini(struct dsm_ufront *uf)
 		munmap(s->view, s->npages * s->page_size);
 		close(s->memfd);
 		free(s->flags);
+		free(s->stamp);
 	}
 	free(uf->reqs);
 	free(uf->free);
@@ -155,15 +156,17 @@ int dsm_ufront_add_segment(struct dsm_ufront *uf, const struct dsm_segment_desc 
 		return -errno;
 	s->view = MAP_FAILED;
 	s->flags = calloc(d->npages, 1);
+	s->stamp = calloc(d->npages, sizeof(*s->stamp));
 	/* Sealed at its size: an application cannot shrink the file under
 	 * the dataplane's mapping (which would SIGBUS the daemon). */
 	if (ftruncate(s->memfd, (off_t)bytes) == 0 &&
 	    fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
 		s->view = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
-	if (s->view == MAP_FAILED || !s->flags) {
-		int ret = s->flags ? -errno : -ENOMEM;
+	if (s->view == MAP_FAILED || !s->flags || !s->stamp) {
+		int ret = s->flags && s->stamp ? -errno : -ENOMEM;
 
 		free(s->flags);
+		free(s->stamp);
 		close(s->memfd);
 		return ret;
 	}
@@ -194,6 +197,14 @@ int dsm_ufront_view_fd(const struct dsm_ufront *uf, uint32_t seg_id)
 		if (uf->segs[i].seg_id == seg_id)
 			return uf->segs[i].memfd;
 	return -ENOENT;
+}
+
+const struct dsm_ufront_seg *dsm_ufront_seg(const struct dsm_ufront *uf, uint32_t seg_id)
+{
+	for (unsigned i = 0; i < uf->nsegs; i++)
+		if (uf->segs[i].seg_id == seg_id)
+			return &uf->segs[i];
+	return NULL;
 }
 
 /* ------------------------------------------------------------ mappings */
@@ -417,6 +428,7 @@ static void resolve(struct dsm_ufront *uf, const struct ufront_req *q,
 		return;
 	}
 	hist_add(c->remote ? &uf->lat_remote : &uf->lat_local, mono_ns() - q->t0);
+	s->remote += c->remote;
 	writable = c->state == DSM_CS_EXCLUSIVE && (a->prot & DSM_SEG_WRITE);
 	/* A write-protect fault whose page was punched out of the view
 	 * meanwhile (invalidated, then granted again) needs installing. */
@@ -606,6 +618,8 @@ static void take_fault(struct dsm_ufront *uf, uint64_t now, int ai, const struct
 	}
 	t.pgno = (addr - a->base) / s->page_size;
 	uf->st.faults++;
+	s->faults++;
+	s->stamp[t.pgno] = ++uf->clock;
 	uf->st.faults_missing += t.kind == UF_MISSING;
 	uf->st.faults_minor += t.kind == UF_MINOR;
 	uf->st.faults_wp += t.kind == UF_WP;

@@ -83,6 +83,8 @@ struct dsm_ufront_seg {
 	uint8_t *view;            /* the dataplane's mapping of it */
 	uint8_t *backing;         /* the engine's copy */
 	uint8_t *flags;           /* per page: UF_PG_* */
+	uint64_t *stamp;          /* per page: fault clock of its last fault */
+	uint64_t faults, remote;  /* fault events on it; needing the network */
 };
 
 struct dsm_ufront_att {
@@ -115,6 +117,7 @@ struct dsm_ufront {
 	struct dsm_ufront_stats st;
 	struct dsm_uf_hist lat_remote;  /* faults that needed the network */
 	struct dsm_uf_hist lat_local;   /* faults served from this node */
+	uint64_t clock;                 /* fault events so far (recency) */
 };
 
 int  dsm_ufront_init(struct dsm_ufront *uf, struct dsm_engine *e,
@@ -127,6 +130,9 @@ int dsm_ufront_add_segment(struct dsm_ufront *uf, const struct dsm_segment_desc 
 			   uint8_t *backing);
 /* The view's file descriptor (for applications), or -ENOENT. */
 int dsm_ufront_view_fd(const struct dsm_ufront *uf, uint32_t seg_id);
+
+/* The front end's segment seg_id, or NULL. */
+const struct dsm_ufront_seg *dsm_ufront_seg(const struct dsm_ufront *uf, uint32_t seg_id);
 
 /* An application mapping, registered with uffd (taken over: closed by the
  * front end).  Returns the attachment handle (>= 0) or -errno. */
