@@ -17,9 +17,10 @@ import argparse
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dsmcluster import Cluster, ClusterError, Proc  # noqa: E402
+from dsmcluster import Cluster, ClusterError, Proc, free_ports  # noqa: E402
 
 SEGMENTS = [(1, "kv", "1M", 1)]
 
@@ -75,6 +76,23 @@ def pages_moved(stats):
     return moved
 
 
+def print_membership(c):
+    """Wait until the three nodes agree on one view, then say what it is."""
+    deadline = time.monotonic() + 30
+    while True:
+        views = {d: c.telemetry(d, "/dsm/membership") for d in c.dataplanes}
+        if len({(v["epoch"], tuple(v["members"])) for v in views.values()}) == 1 and \
+                views[1]["members"] == c.dataplanes:
+            break
+        if time.monotonic() > deadline:
+            raise ClusterError("the nodes did not agree on a view: %s" % views)
+        time.sleep(0.05)
+    owner = [d for d, v in views.items() if v["own_etcd"]]
+    print("membership: epoch %d, members %s, through the embedded etcd at %s (started by "
+          "node %s)\n" % (views[1]["epoch"], views[1]["members"], views[1]["etcd"],
+                         owner[0] if owner else "?"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build")
@@ -84,9 +102,14 @@ def main():
     print("dsm demo: 3 dataplanes (nodes 1-3) in a memif mesh; on each node an application "
           "(dsm-kv)\nupdates and reads a shared key-value table (segment 'kv', homed at "
           "node 1) for %.0f s, %d%% writes\n" % (a.seconds, a.write_pct))
+    # Membership through the embedded etcd, which the first node starts (on a
+    # free port, so that demos and tests can run side by side).
     with Cluster(a.build, tag="dsmdemo", clients=(), segments=SEGMENTS, sockets=True,
-                 tuning={"request_timeout_ms": 2000, "home_timeout_ms": 1000}) as c:
+                 tuning={"request_timeout_ms": 2000, "home_timeout_ms": 1000},
+                 cluster={"etcd_port": free_ports(1)[0], "lease_ttl_s": 3,
+                          "workloads": False}) as c:
         c.start_dataplanes()
+        print_membership(c)
         procs = {n: start_rank(c, n, n - 1, a) for n in (1, 2, 3)}
         res = {n: result(p, 120 + 3 * a.seconds) for n, p in procs.items()}
         stats = {d: c.telemetry(d, "/dsm/stats") for d in c.dataplanes}

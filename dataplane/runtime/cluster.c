@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,43 +122,60 @@ static int mkdir_p(const char *path)
 	return mkdir(buf, 0755) && errno != EEXIST ? -errno : 0;
 }
 
-/* The configured endpoints, or the embedded etcd: someone else's if it
- * answers, else one we start (a node starting at the same moment may win
- * the port; then we use its). */
-static int find_etcd(struct dsm_cluster *c)
+/* Start the embedded etcd with its data in a fresh dir under state_dir. */
+static int start_embedded(struct dsm_cluster *c)
 {
 	const struct dsm_cfg_cluster *cl = &c->n->cfg.cluster;
 	char dir[DSM_CFG_STR + 16];
 	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/etcd.XXXXXX", cl->state_dir);
+	if (!mkdtemp(dir)) {
+		rc = -errno;
+		RTE_LOG(ERR, USER1, "cluster: cannot create %s: %s\n", dir, strerror(-rc));
+		return rc;
+	}
+	rc = dsm_etcd_local_start(&c->etcd, dir, cl->etcd_port, 15000);
+	if (rc) {
+		RTE_LOG(ERR, USER1, "cluster: cannot start the embedded etcd at %s: %s "
+			"(see %s/etcd.log)\n", c->endpoints, strerror(-rc), dir);
+		return rc;
+	}
+	c->etcd.made_dir = true;     /* ours: removed when we stop it */
+	c->own_etcd = true;
+	printf("dsm-dataplane: node %u started the embedded etcd at %s (data %s)\n",
+	       c->n->self, c->endpoints, dir);
+	fflush(stdout);
+	return 0;
+}
+
+/* The configured endpoints, or the embedded etcd: the one another node on
+ * this machine started if it answers, else one we start.  Nodes starting
+ * at the same moment take turns through a lock file in the state dir, so
+ * exactly one of them starts it. */
+static int find_etcd(struct dsm_cluster *c)
+{
+	const struct dsm_cfg_cluster *cl = &c->n->cfg.cluster;
+	char lock[DSM_CFG_STR + 32];
+	int rc, fd;
 
 	if (cl->etcd[0]) {
 		snprintf(c->endpoints, sizeof(c->endpoints), "%s", cl->etcd);
 		return 0;
 	}
 	snprintf(c->endpoints, sizeof(c->endpoints), "http://127.0.0.1:%u", cl->etcd_port);
-	if (etcd_answers(c->endpoints))
-		return 0;
 	rc = mkdir_p(cl->state_dir);
-	snprintf(dir, sizeof(dir), "%s/etcd.XXXXXX", cl->state_dir);
-	if (rc || !mkdtemp(dir)) {
-		RTE_LOG(ERR, USER1, "cluster: cannot create %s for the embedded etcd: %s\n",
-			dir, strerror(rc ? -rc : errno));
-		return rc ? rc : -errno;
+	snprintf(lock, sizeof(lock), "%s/etcd-%u.lock", cl->state_dir, cl->etcd_port);
+	fd = rc ? -1 : open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX)) {
+		rc = rc ? rc : -errno;
+		RTE_LOG(ERR, USER1, "cluster: cannot lock %s: %s\n", lock, strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		return rc;
 	}
-	rc = dsm_etcd_local_start(&c->etcd, dir, cl->etcd_port, 15000);
-	if (rc == 0) {
-		c->etcd.made_dir = true;     /* ours: removed when we stop it */
-		c->own_etcd = true;
-		printf("dsm-dataplane: node %u started the embedded etcd at %s (data %s)\n",
-		       c->n->self, c->endpoints, dir);
-		fflush(stdout);
-		return 0;
-	}
-	rmdir(dir);
-	if (etcd_answers(c->endpoints))
-		return 0;
-	RTE_LOG(ERR, USER1, "cluster: no etcd at %s and cannot start one: %s (see %s/etcd.log)\n",
-		c->endpoints, strerror(-rc), dir);
+	rc = etcd_answers(c->endpoints) ? 0 : start_embedded(c);
+	close(fd);                   /* releases the lock */
 	return rc;
 }
 
