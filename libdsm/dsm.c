@@ -9,10 +9,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -26,11 +32,45 @@
 /* A reply never takes this long unless the dataplane is stuck. */
 #define DSM_RPC_TIMEOUT_S 10
 
+/* Pages the prefetch thread touches between two sched_yield()s. */
+#define DSM_PREFETCH_BATCH 64
+
+struct dsm_run {
+	uint64_t first, count;
+};
+
+/* Prefetch threads per attachment: a thread has one fault outstanding at
+ * a time, so a network round trip each; several keep several in flight. */
+#define DSM_PREFETCH_THREADS_DEFAULT 4
+#define DSM_PREFETCH_THREADS_MAX 16
+
+struct dsm_prefetch;
+
+struct dsm_prefetch_thread {
+	pthread_t thread;
+	struct dsm_prefetch *pf;
+	unsigned index;
+};
+
+/* The background prefetch of one attachment (see dsm.h, DSM_HOTLIST). */
+struct dsm_prefetch {
+	struct dsm_prefetch_thread t[DSM_PREFETCH_THREADS_MAX];
+	unsigned nthreads;        /* fixed before the first thread starts */
+	unsigned started;
+	uint8_t *base;
+	size_t page_size, npages;
+	bool write;
+	int stop;                 /* atomic: set by detach */
+	struct dsm_run *runs;
+	size_t nruns;
+};
+
 struct dsm_att {
 	void    *addr;
 	size_t   len;
 	uint32_t seg_id;
 	int      uffd;     /* kept open: the registration lives with it */
+	struct dsm_prefetch *pf;  /* NULL: none running */
 };
 
 struct dsm_ctx {
@@ -38,6 +78,9 @@ struct dsm_ctx {
 	uint16_t node;
 	uint64_t seq;
 	struct dsm_att att[DSM_MAX_ATTACH];
+	/* Segments whose prefetch has been started: once per segment. */
+	uint32_t prefetched[DSM_MAX_ATTACH];
+	unsigned nprefetched;
 };
 
 /* ------------------------------------------------------------------ rpc */
@@ -110,6 +153,69 @@ static int check_name(const char *name)
 	return len == 0 || len > DSM_NAME_MAX ? -EINVAL : 0;
 }
 
+/* --------------------------------------------------------- safe points */
+
+/* Process-wide: the supervisor signals the process, not a context.  An
+ * int with lock-free __atomic builtins, so the handler is
+ * async-signal-safe and other threads see the store. */
+static int g_stop_requested;
+static int g_stop_installed;
+
+static void on_stop_request(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&g_stop_requested, 1, __ATOMIC_RELAXED);
+}
+
+/* The death signal fires when the supervisor's thread ends; if it ended
+ * before we got here, we were reparented and getppid() tells. */
+static void die_with_supervisor(void)
+{
+	const char *parent = getenv("DSM_PARENT_PID");
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL))
+		return;
+	if (parent && *parent && atol(parent) != (long)getppid())
+		raise(SIGKILL);
+}
+
+int dsm_safepoint_init(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_request, .sa_flags = SA_RESTART };
+
+	if (!getenv("DSM_WORKLOAD"))
+		return 0;
+	if (__atomic_load_n(&g_stop_installed, __ATOMIC_ACQUIRE))
+		return 1;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL))
+		return -errno;
+	die_with_supervisor();
+	__atomic_store_n(&g_stop_installed, 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+int dsm_safepoint(const struct dsm_ctx *ctx)
+{
+	(void)ctx;
+	return __atomic_load_n(&g_stop_requested, __ATOMIC_RELAXED);
+}
+
+void dsm_safepoint_exit(struct dsm_ctx *ctx)
+{
+	fflush(NULL);
+	dsm_close(ctx);
+	_exit(0);
+}
+
+int dsm_resumed(const struct dsm_ctx *ctx)
+{
+	const char *v = getenv("DSM_RESUME");
+
+	(void)ctx;
+	return v && strcmp(v, "1") == 0;
+}
+
 /* -------------------------------------------------------------- context */
 
 int dsm_open(const char *socket_path, struct dsm_ctx **out)
@@ -126,6 +232,9 @@ int dsm_open(const char *socket_path, struct dsm_ctx **out)
 		socket_path = DSM_DEFAULT_SOCKET;
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	ret = dsm_safepoint_init();
+	if (ret < 0)
+		return ret;
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
@@ -273,6 +382,176 @@ static int register_mapping(struct dsm_ctx *ctx, const struct dsm_ctl_msg *seg,
 	return rpc(ctx, &m, uffd, NULL);
 }
 
+/* ------------------------------------------------------------- prefetch */
+
+/* Append one run, growing the array geometrically. */
+static int add_run(struct dsm_prefetch *pf, size_t *cap, uint64_t first, uint64_t count)
+{
+	struct dsm_run *r;
+
+	if (first >= pf->npages || count == 0)
+		return 0;
+	if (count > pf->npages - first)
+		count = pf->npages - first;   /* clipped to the segment */
+	if (pf->nruns == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		r = realloc(pf->runs, *cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		pf->runs = r;
+	}
+	pf->runs[pf->nruns++] = (struct dsm_run){ first, count };
+	return 0;
+}
+
+/* The runs of seg_id in the hot-list file, in file order. */
+static int read_hotlist(const char *path, uint32_t seg_id, struct dsm_prefetch *pf)
+{
+	FILE *f = fopen(path, "re");
+	char line[128];
+	size_t cap = 0;
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	while (ret == 0 && fgets(line, sizeof(line), f)) {
+		unsigned long long seg, first, count;
+		char extra;
+
+		if (line[0] == '#' ||
+		    sscanf(line, "%llu %llu %llu %c", &seg, &first, &count, &extra) != 3)
+			continue;   /* a comment, blank or malformed line */
+		if (seg == seg_id)
+			ret = add_run(pf, &cap, first, count);
+	}
+	fclose(f);
+	return ret;
+}
+
+/* An atomic add of 0 is a write access that cannot lose a concurrent store
+ * of the workload; volatile keeps the compiler from dropping it. */
+static void touch(volatile uint8_t *p, bool write)
+{
+	if (write)
+		__atomic_fetch_add(p, 0, __ATOMIC_RELAXED);
+	else
+		(void)*p;
+}
+
+/* Thread i of n touches the batches of DSM_PREFETCH_BATCH pages whose
+ * number is i mod n: the list's order is kept, n batches at a time. */
+static void *prefetch_main(void *arg)
+{
+	struct dsm_prefetch_thread *t = arg;
+	struct dsm_prefetch *pf = t->pf;
+	uint64_t k = 0;
+
+	for (size_t r = 0; r < pf->nruns; r++) {
+		for (uint64_t i = 0; i < pf->runs[r].count; i++, k++) {
+			if ((k / DSM_PREFETCH_BATCH) % pf->nthreads != t->index)
+				continue;
+			if (__atomic_load_n(&pf->stop, __ATOMIC_RELAXED))
+				return NULL;
+			touch(pf->base + (pf->runs[r].first + i) * pf->page_size, pf->write);
+			if (k % DSM_PREFETCH_BATCH == DSM_PREFETCH_BATCH - 1)
+				sched_yield();   /* the workload's own faults come first */
+		}
+	}
+	return NULL;
+}
+
+static void prefetch_free(struct dsm_prefetch *pf)
+{
+	free(pf->runs);
+	free(pf);
+}
+
+static void prefetch_join(struct dsm_prefetch *pf)
+{
+	__atomic_store_n(&pf->stop, 1, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < pf->started; i++)
+		pthread_join(pf->t[i].thread, NULL);
+	pf->started = 0;
+}
+
+static unsigned prefetch_threads(void)
+{
+	const char *v = getenv("DSM_HOTLIST_THREADS");
+	long n = v ? atol(v) : DSM_PREFETCH_THREADS_DEFAULT;
+
+	return n < 1 ? 1 : n > DSM_PREFETCH_THREADS_MAX ? DSM_PREFETCH_THREADS_MAX : (unsigned)n;
+}
+
+/* Start the threads with every catchable signal blocked: signals meant for
+ * the workload (SIGUSR1, timers, ...) must not land on them.  SIGBUS and
+ * SIGSEGV stay open: they are synchronous to their own faults. */
+static int prefetch_spawn(struct dsm_prefetch *pf)
+{
+	sigset_t all, old;
+	int ret = 0;
+
+	pf->nthreads = prefetch_threads();
+	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; ret == 0 && i < pf->nthreads; i++) {
+		pf->t[i] = (struct dsm_prefetch_thread){ .pf = pf, .index = i };
+		ret = -pthread_create(&pf->t[i].thread, NULL, prefetch_main, &pf->t[i]);
+		if (ret == 0)
+			pf->started++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)   /* a partial start would leave stripes of the list out */
+		prefetch_join(pf);
+	return ret;
+}
+
+static bool prefetch_done_before(struct dsm_ctx *ctx, uint32_t seg_id)
+{
+	for (unsigned i = 0; i < ctx->nprefetched; i++)
+		if (ctx->prefetched[i] == seg_id)
+			return true;
+	return false;
+}
+
+/* Start the prefetch of a new attachment if the hot list names its
+ * segment.  Best effort: any failure leaves the workload to fault the
+ * pages itself, which is correct, only slower. */
+static void prefetch_start(struct dsm_ctx *ctx, struct dsm_att *a,
+			   uint32_t page_size, unsigned prot)
+{
+	const char *path = getenv(DSM_HOTLIST_ENV), *mode = getenv("DSM_HOTLIST_MODE");
+	struct dsm_prefetch *pf;
+
+	if (!path || !*path || !page_size || (mode && strcmp(mode, "off") == 0) ||
+	    prefetch_done_before(ctx, a->seg_id) || ctx->nprefetched == DSM_MAX_ATTACH)
+		return;
+	ctx->prefetched[ctx->nprefetched++] = a->seg_id;
+	pf = calloc(1, sizeof(*pf));
+	if (!pf)
+		return;
+	pf->base = a->addr;
+	pf->page_size = page_size;
+	pf->npages = a->len / page_size;
+	pf->write = (prot & DSM_SEG_WRITE) && !(mode && strcmp(mode, "read") == 0);
+	if (read_hotlist(path, a->seg_id, pf) || pf->nruns == 0 || prefetch_spawn(pf)) {
+		prefetch_free(pf);
+		return;
+	}
+	a->pf = pf;
+}
+
+/* Before the mapping goes: the thread must not fault on an unmapped range. */
+static void prefetch_stop(struct dsm_att *a)
+{
+	if (!a->pf)
+		return;
+	prefetch_join(a->pf);
+	prefetch_free(a->pf);
+	a->pf = NULL;
+}
+
 int dsm_attach(struct dsm_ctx *ctx, const char *name, unsigned prot,
 	       void **addr, size_t *len)
 {
@@ -316,6 +595,7 @@ int dsm_attach(struct dsm_ctx *ctx, const char *name, unsigned prot,
 	}
 	*a = (struct dsm_att){ .addr = p, .len = m.seg.size, .seg_id = m.seg.seg_id,
 			       .uffd = uffd };
+	prefetch_start(ctx, a, m.seg.page_size, prot);
 	*addr = p;
 	*len = m.seg.size;
 	return 0;
@@ -330,6 +610,7 @@ int dsm_detach(struct dsm_ctx *ctx, void *addr)
 
 		if (a->addr != addr)
 			continue;
+		prefetch_stop(a);
 		m.seg.seg_id = a->seg_id;
 		m.addr = (uint64_t)(uintptr_t)addr;
 		rpc(ctx, &m, -1, NULL);

@@ -38,6 +38,7 @@
 #include "etcd/etcd.h"
 #include "etcd/local.h"
 #include "membership/agent.h"
+#include "workload/supervisor.h"
 #include "runtime/node_internal.h"
 
 enum cl_event_kind { CL_VIEW = 1, CL_FENCE };
@@ -70,6 +71,7 @@ struct dsm_cluster {
 	int fenced, fence_applied, joined;
 	uint64_t views, fences, rejoins, event_drops;
 	uint64_t members_pub;        /* members of the applied view */
+	struct dsm_supervisor *sup;  /* the workload supervisor, if running */
 	struct dsm_view view;        /* last applied (main lcore only) */
 	dsm_nodeset_t members;       /* its member set (main lcore only) */
 };
@@ -375,6 +377,38 @@ static void make_record(struct dsm_cluster *c)
 		 (unsigned long long)(wall_ns() / 1000000));
 }
 
+/* The supervisor's view of this node (called on its thread). */
+static int hook_pid_segments(void *ctx, int pid, uint32_t *seg_ids, uint32_t max)
+{
+	return dsm_node_pid_segments(ctx, pid, seg_ids, max);
+}
+
+static int hook_held_pages(void *ctx, uint32_t seg_id, uint64_t *pgnos, uint32_t max)
+{
+	return dsm_node_held_pages(ctx, seg_id, pgnos, max);
+}
+
+/* Workloads need the control socket: that is how they reach the node. */
+static int start_supervisor(struct dsm_cluster *c)
+{
+	const struct dsm_config *cfg = &c->n->cfg;
+	struct dsm_supervisor_cfg sc = {
+		.endpoints = c->endpoints, .cluster = cfg->cluster.name, .node = c->n->self,
+		.socket_path = cfg->socket_path, .state_dir = cfg->cluster.state_dir,
+		.hooks = { .pid_segments = hook_pid_segments,
+			   .held_pages = hook_held_pages, .ctx = c->n },
+	};
+
+	if (!cfg->cluster.workloads)
+		return 0;
+	if (!cfg->socket_path[0]) {
+		RTE_LOG(WARNING, USER1, "cluster: no node.socket, so no workloads run here "
+			"(cluster.workloads: false silences this)\n");
+		return 0;
+	}
+	return dsm_supervisor_start(&sc, &c->sup);
+}
+
 int dsm_cluster_start(struct dsm_node *n)
 {
 	const struct dsm_cfg_cluster *cl = &n->cfg.cluster;
@@ -415,7 +449,11 @@ int dsm_cluster_start(struct dsm_node *n)
 	if (rc)
 		return -rc;
 	c->thread_started = true;
-	return 0;
+	rc = start_supervisor(c);
+	if (rc)
+		RTE_LOG(ERR, USER1, "cluster: cannot start the workload supervisor: %s\n",
+			strerror(-rc));
+	return rc;
 }
 
 void dsm_cluster_stop(struct dsm_node *n)
@@ -425,6 +463,8 @@ void dsm_cluster_stop(struct dsm_node *n)
 
 	if (!c)
 		return;
+	/* Workloads first: they need the node to reach a safe point. */
+	dsm_supervisor_stop(c->sup);
 	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
 	if (c->thread_started)
 		pthread_join(c->thread, NULL);
