@@ -16,6 +16,7 @@ fault service time, protocol traffic and page data moved.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -93,6 +94,72 @@ def print_membership(c):
                          owner[0] if owner else "?"))
 
 
+def dsmctl(c, build, args):
+    argv = [os.path.join(build, "control/dsmctl/dsmctl"), "--etcd",
+            "http://127.0.0.1:%d" % c.cluster["etcd_port"], "--cluster", c.cluster["name"],
+            "--timeout", "60"] + args
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+    if r.returncode:
+        raise ClusterError("dsmctl %s: exit %d\n%s%s" % (" ".join(args), r.returncode,
+                                                         r.stdout, r.stderr))
+    return r.stdout
+
+
+def walker_event(c, gen, event, timeout=60):
+    path = os.path.join(c.cluster["state_dir"], "walker.%d.log" % gen)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, errors="replace") as f:
+                for line in f:
+                    if ('"event":"%s"' % event) in line:
+                        return json.loads(line)
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise ClusterError("walker generation %d: no %s event within %d s" % (gen, event, timeout))
+
+
+def migrate_walker(c, build):
+    """The control plane: dsmctl starts examples/dsm-walker (16 MiB working
+    set, state kept in its segment) on node 1, migrates it to node 2 while it
+    runs, stops it, and the segment is checked page by page."""
+    walker = os.path.join(os.path.abspath(build), "examples/dsm-walker")
+    print("\ncontrol plane: the nodes as etcd and their telemetry see them, then a "
+          "workload moved\nfrom node 1 to node 2 while it runs (its pages follow it on "
+          "demand, plus a prefetch\nof the pages it held)")
+    print("\n$ dsmctl nodes\n" + dsmctl(c, build, ["nodes"]).rstrip())
+    dsmctl(c, build, ["run", "--node", "1", "--name", "walker", "--", walker, "--seg",
+                      "walker", "--size", "16M", "--report-ms", "200"])
+    walker_event(c, 1, "full_pass")
+    print("\n$ dsmctl migrate walker --to 2\n" +
+          dsmctl(c, build, ["migrate", "walker", "--to", "2"]).rstrip())
+    walker_event(c, 2, "full_pass")
+    dsmctl(c, build, ["stop", "walker"])
+    walker_event(c, 2, "stop")
+    r = subprocess.run([walker, "--socket", c.socket_path(3), "--seg", "walker", "--verify"],
+                       capture_output=True, text=True, timeout=90)
+    ok = r.returncode == 0 and '"ok":true' in r.stdout
+    print("every page of the walker's segment checked from node 3 after the move: %s" % (
+        "OK" if ok else "FAILED\n" + r.stdout + r.stderr))
+    return ok
+
+
+def report(res, stats):
+    print_apps(res)
+    ok = all(rc == 0 and r and r.get("ok") for rc, r in res.values())
+    r0 = res[1][1] or {}
+    print("\nrank 0 checked all %s keys hold their last write (replaying every rank): %s; "
+          "cluster %.0f ops/s\n" % (r0.get("keys_verified", "?"), "OK" if ok else "FAILED",
+                                    r0.get("cluster_ops_per_s", 0)))
+    print("application faults served by each dataplane (remote: needed the network; "
+          "service time from fault to mapped):")
+    print_nodes(stats)
+    moved = pages_moved(stats)
+    print("\npage data moved between nodes: %d pages = %.1f MiB (grants with data + owner "
+          "write-backs)" % (moved, moved * 4096 / 2**20))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build")
@@ -106,29 +173,20 @@ def main():
     # free port, so that demos and tests can run side by side).
     with Cluster(a.build, tag="dsmdemo", clients=(), segments=SEGMENTS, sockets=True,
                  tuning={"request_timeout_ms": 2000, "home_timeout_ms": 1000},
-                 cluster={"etcd_port": free_ports(1)[0], "lease_ttl_s": 3,
-                          "workloads": False}) as c:
+                 cluster={"etcd_port": free_ports(1)[0], "lease_ttl_s": 3}) as c:
         c.start_dataplanes()
         print_membership(c)
         procs = {n: start_rank(c, n, n - 1, a) for n in (1, 2, 3)}
         res = {n: result(p, 120 + 3 * a.seconds) for n, p in procs.items()}
         stats = {d: c.telemetry(d, "/dsm/stats") for d in c.dataplanes}
-    print_apps(res)
+        report(res, stats)
+        migrated = migrate_walker(c, a.build)
     ok = all(rc == 0 and r and r.get("ok") for rc, r in res.values())
-    r0 = res[1][1] or {}
-    print("\nrank 0 checked all %s keys hold their last write (replaying every rank): %s; "
-          "cluster %.0f ops/s\n" % (r0.get("keys_verified", "?"), "OK" if ok else "FAILED",
-                                    r0.get("cluster_ops_per_s", 0)))
-    print("application faults served by each dataplane (remote: needed the network; "
-          "service time from fault to mapped):")
-    print_nodes(stats)
-    moved = pages_moved(stats)
-    print("\npage data moved between nodes: %d pages = %.1f MiB (grants with data + owner "
-          "write-backs)" % (moved, moved * 4096 / 2**20))
     sigbus = sum(st["uffd_sigbus"] for st in stats.values())
-    ok = ok and sigbus == 0
-    print("result: %s" % ("PASS - every read checked, every key holds its last write, "
-                          "no lost write" if ok else "FAIL (%d SIGBUS)" % sigbus))
+    ok = ok and sigbus == 0 and migrated
+    print("\nresult: %s" % ("PASS - every read checked, every key holds its last write, "
+                            "no lost write, the migrated workload's pages all correct"
+                            if ok else "FAIL (%d SIGBUS)" % sigbus))
     if not ok:
         for n, p in procs.items():
             print("--- node %d application:\n%s%s" % (n, p.output()[-1500:], p.errors()[-1500:]))
