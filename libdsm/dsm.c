@@ -335,19 +335,21 @@ int dsm_segment_info(struct dsm_ctx *ctx, const char *name, struct dsm_segment_i
 
 /* A userfaultfd on [addr, addr + len): missing and minor faults, and
  * write-protect faults for a writable mapping. */
-static int make_uffd(void *addr, size_t len, unsigned prot)
+static int make_uffd(void *addr, size_t len)
 {
 	struct uffdio_api api = {
 		.api = UFFD_API,
 		.features = UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MISSING_SHMEM |
 			    UFFD_FEATURE_MISSING_HUGETLBFS | UFFD_FEATURE_MINOR_SHMEM |
-			    UFFD_FEATURE_MINOR_HUGETLBFS |
-			    ((prot & DSM_SEG_WRITE) ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0),
+			    UFFD_FEATURE_MINOR_HUGETLBFS | UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
 	};
 	struct uffdio_register reg = {
 		.range = { .start = (uint64_t)(uintptr_t)addr, .len = len },
+		/* WP for readers too: their pages are installed write-
+		 * protected, so a write after mprotect() faults and is refused
+		 * (the file itself is writable, see the dataplane's ATTACH). */
 		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
-			((prot & DSM_SEG_WRITE) ? UFFDIO_REGISTER_MODE_WP : 0),
+			UFFDIO_REGISTER_MODE_WP,
 	};
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	int ret;
@@ -585,7 +587,7 @@ int dsm_attach(struct dsm_ctx *ctx, const char *name, unsigned prot,
 	}
 	if (ret)
 		return ret;
-	uffd = make_uffd(p, m.seg.size, prot);
+	uffd = make_uffd(p, m.seg.size);
 	ret = uffd < 0 ? uffd : register_mapping(ctx, &m, p, prot, uffd);
 	if (ret) {
 		if (uffd >= 0)

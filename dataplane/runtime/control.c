@@ -143,8 +143,7 @@ static int find_or_discover(struct dsm_control *c, struct dsm_ctl *r)
 	return rc;
 }
 
-static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd,
-		   int *rdonly_fd)
+static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd)
 {
 	struct dsm_ctl r = { .kind = DSM_CTL_SEG_FIND };
 	int rc;
@@ -162,18 +161,12 @@ static int op_find(struct dsm_control *c, struct dsm_ctl_msg *m, int *pass_fd,
 	if (!m->prot || (m->prot & ~(DSM_SEG_READ | DSM_SEG_WRITE)) ||
 	    (m->prot & ~r.desc.prot))
 		return -EACCES;
+	/* Readers get the same read-write file: the kernel registers a
+	 * userfaultfd only on a mapping that may become writable
+	 * (VM_MAYWRITE).  Their mappings are write-protected through the
+	 * userfaultfd instead (libdsm registers WP, the front end installs
+	 * their pages write-protected and refuses their write faults). */
 	*pass_fd = r.fd;
-	if (!(m->prot & DSM_SEG_WRITE)) {
-		/* A reader gets a read-only open of the view: it can neither
-		 * map it writable nor write() it. */
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", r.fd);
-		*pass_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (*pass_fd < 0)
-			return -errno;
-		*rdonly_fd = *pass_fd;
-	}
 	return 0;
 }
 
@@ -232,7 +225,7 @@ static int op_register(struct dsm_control *c, const struct ctl_conn *k,
 }
 
 static int dispatch(struct dsm_control *c, const struct ctl_conn *k,
-		    struct dsm_ctl_msg *m, int *rfd, int *pass_fd, int *rdonly_fd)
+		    struct dsm_ctl_msg *m, int *rfd, int *pass_fd)
 {
 	struct dsm_ctl r = { .kind = DSM_CTL_SEG_DESTROY, .uid = k->cred.uid };
 
@@ -242,7 +235,7 @@ static int dispatch(struct dsm_control *c, const struct ctl_conn *k,
 		return 0;
 	case DSM_CTL_INFO:
 	case DSM_CTL_ATTACH:
-		return op_find(c, m, pass_fd, rdonly_fd);
+		return op_find(c, m, pass_fd);
 	case DSM_CTL_CREATE:
 		return op_create(c, k, m);
 	case DSM_CTL_DESTROY:
@@ -266,7 +259,7 @@ static int dispatch(struct dsm_control *c, const struct ctl_conn *k,
 static bool serve(struct dsm_control *c, struct ctl_conn *k)
 {
 	struct dsm_ctl_msg m;
-	int rfd, pass_fd = -1, rdonly_fd = -1, rc;
+	int rfd, pass_fd = -1, rc;
 	bool sent;
 	ssize_t n = recv_request(k->fd, &m, &rfd);
 
@@ -284,7 +277,7 @@ static bool serve(struct dsm_control *c, struct ctl_conn *k)
 		c->bad++;
 		memset(&m, 0, sizeof(m));
 	} else {
-		rc = dispatch(c, k, &m, &rfd, &pass_fd, &rdonly_fd);
+		rc = dispatch(c, k, &m, &rfd, &pass_fd);
 	}
 	if (rfd >= 0)
 		close(rfd);
@@ -293,8 +286,6 @@ static bool serve(struct dsm_control *c, struct ctl_conn *k)
 	m.status = rc;
 	c->errors += rc != 0;
 	sent = dsm_ctl_send(k->fd, &m, rc == 0 ? pass_fd : -1) == 0;
-	if (rdonly_fd >= 0)
-		close(rdonly_fd);   /* ours; the view's own fd is the shard's */
 	return sent;
 }
 

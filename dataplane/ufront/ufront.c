@@ -344,7 +344,7 @@ static void install(struct dsm_ufront *uf, const struct ufront_req *q,
 {
 	struct dsm_ufront_seg *s = &uf->segs[q->seg];
 	uint64_t off = q->pgno * s->page_size;
-	bool wp = (a->prot & DSM_SEG_WRITE) && !writable;
+	bool wp = !writable;
 	int ret;
 
 	if (!(s->flags[q->pgno] & UF_PG_PRESENT)) {
@@ -617,6 +617,14 @@ static void take_fault(struct dsm_ufront *uf, uint64_t now, int ai, const struct
 		return;
 	}
 	t.pgno = (addr - a->base) / s->page_size;
+	if (write && !(a->prot & DSM_SEG_WRITE)) {
+		/* A reader's mapping made writable behind our back. */
+		uf->st.refused++;
+		uf->st.sigbus++;
+		syscall(SYS_tgkill, a->pid, t.tid, SIGBUS);
+		uf_wake(uf, a->uffd, addr, s->page_size);
+		return;
+	}
 	uf->st.faults++;
 	s->faults++;
 	s->stamp[t.pgno] = ++uf->clock;

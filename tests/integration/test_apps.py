@@ -172,6 +172,29 @@ def test_apps_sigbus_when_home_gone_others_run():
             st["uffd_sigbus"], h["reads"]))
 
 
+def test_apps_read_only_attach_reads_and_refuses_writes():
+    """A read-only attach reads what a writer elsewhere wrote; a write
+    through the same mapping, made writable with mprotect behind libdsm's
+    back, is refused with SIGBUS and changes nothing."""
+    with cluster() as c:
+        c.start_dataplanes()
+        result(c.start_app(2, ["--segment", "kv", "--writer", "2", "--pages", "8",
+                               "--seconds", "1", "rw"], "w2"))
+        r = result(c.start_app(3, ["--segment", "kv", "--readonly", "--pages", "8", "scan"],
+                               "ro-scan"))
+        check(r.get("pages") == "8", "read-only scan: %s" % r)
+        before = c.telemetry(2, "/dsm/page,1,0")
+        r = result(c.start_app(3, ["--segment", "kv", "--readonly", "--page", "0",
+                                   "rowrite"], "ro-write"))
+        check(r.get("sigbus") == "1", "a reader's write was not refused: %s" % r)
+        after = c.telemetry(1, "/dsm/page,1,0")
+        check(after["owner"] != 3 and after["version"] == before["cache_version"],
+              "the refused write changed the page: %s -> %s" % (before, after))
+        st = stats(c, 3)
+        check(st["uffd_sigbus"] == 1, "SIGBUS not counted once: %s" % st["uffd_sigbus"])
+        print("    read-only attach: 8 pages read, the write refused (SIGBUS)")
+
+
 def test_apps_created_segment_found_by_name_elsewhere():
     """A segment created at run time on node 1 (homed there) is found by
     name from nodes 2 and 3 (learned from its home) and is coherent; its

@@ -18,6 +18,8 @@
  *   zero    --pages P             fresh pages read as zero
  *   scan    --pages P             read pages 0..P-1 in order (prefetch)
  *   sigbus  --page PG             touching the page must raise SIGBUS
+ *   rowrite --page PG (with --readonly) read the page, then mprotect the
+ *           mapping writable and write: SIGBUS, the write refused
  *   hold    --seconds S           keep reading page 0 (another application
  *           that must keep running while sigbus happens elsewhere)
  *   destroy                       destroy the segment; prints the status
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "dsm/dsm.h"
@@ -41,6 +44,7 @@ struct opts {
 	uint64_t create;    /* --create SIZE: create the segment here first */
 	unsigned writer, pages, threads, seconds;
 	uint64_t page, expect;
+	bool readonly;      /* --readonly: attach with DSM_SEG_READ only */
 };
 
 /* The first 40 bytes of a page.  Writers update a page under a seqlock
@@ -292,6 +296,27 @@ static int mode_sigbus(const struct opts *o)
 	return 1;
 }
 
+/* A reader (read-only attach) reads a page, then makes its mapping
+ * writable behind the library's back and writes: the write must be
+ * refused with SIGBUS, and the page must keep its content. */
+static int mode_rowrite(const struct opts *o)
+{
+	volatile uint8_t *pg = base + o->page * page_size;
+	uint8_t before = pg[8];
+
+	signal(SIGBUS, on_sigbus);
+	if (sigsetjmp(jb, 1)) {
+		printf("result: read=%u sigbus=1\n", before);
+		return 0;
+	}
+	if (mprotect((void *)((uintptr_t)pg & ~(uintptr_t)(page_size - 1)), page_size,
+		     PROT_READ | PROT_WRITE))
+		fail(2, "mprotect");
+	pg[8] = (uint8_t)(before + 1);
+	fail(1, "a reader's write went through");
+	return 1;
+}
+
 static int mode_hold(const struct opts *o)
 {
 	uint64_t end = now_ns() + (uint64_t)o->seconds * 1000000000ull, n = 0;
@@ -334,6 +359,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "page", required_argument, NULL, 'P' },
 		{ "expect", required_argument, NULL, 'e' },
 		{ "create", required_argument, NULL, 'c' },
+		{ "readonly", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -352,6 +378,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'P': o->page = v; break;
 		case 'e': o->expect = v; break;
 		case 'c': o->create = v; break;
+		case 'r': o->readonly = true; break;
 		default: return -1;
 		}
 	}
@@ -366,7 +393,7 @@ int main(int argc, char **argv)
 	static const struct { const char *name; int (*fn)(const struct opts *); } modes[] = {
 		{ "rw", mode_rw }, { "sum", mode_sum }, { "threads", mode_threads },
 		{ "zero", mode_zero }, { "scan", mode_scan }, { "sigbus", mode_sigbus },
-		{ "hold", mode_hold },
+		{ "hold", mode_hold }, { "rowrite", mode_rowrite },
 	};
 	struct dsm_segment_info info;
 	struct dsm_ctx *ctx;
@@ -376,7 +403,7 @@ int main(int argc, char **argv)
 
 	if (parse(argc, argv, &o)) {
 		fprintf(stderr, "usage: dsm-apptest --socket S [--segment N] [options] "
-			"rw|sum|threads|zero|scan|sigbus|hold\n");
+			"rw|sum|threads|zero|scan|sigbus|hold|rowrite\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -389,7 +416,8 @@ int main(int argc, char **argv)
 	if (ret == 0)
 		ret = dsm_segment_info(ctx, o.segment, &info);
 	if (ret == 0)
-		ret = dsm_attach(ctx, o.segment, DSM_SEG_READ | DSM_SEG_WRITE, &p, &seg_len);
+		ret = dsm_attach(ctx, o.segment,
+				 DSM_SEG_READ | (o.readonly ? 0 : DSM_SEG_WRITE), &p, &seg_len);
 	if (ret) {
 		printf("result: ERROR %s\n", dsm_strerror(ret));
 		return 2;
