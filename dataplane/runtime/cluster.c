@@ -48,7 +48,7 @@ struct cl_event {
 	uint64_t epoch;
 	dsm_nodeset_t members;       /* self only if our incarnation is in */
 	dsm_nodeset_t departed;
-	struct dsm_view view;        /* for the log line and telemetry */
+	struct dsm_view view;        /* for the log line */
 };
 
 struct dsm_cluster {
@@ -70,10 +70,9 @@ struct dsm_cluster {
 	uint64_t epoch, incarnation;
 	int fenced, fence_applied, joined;
 	uint64_t views, fences, rejoins, event_drops;
-	uint64_t members_pub;        /* members of the applied view */
 	struct dsm_supervisor *sup;  /* the workload supervisor, if running */
-	struct dsm_view view;        /* last applied (main lcore only) */
-	dsm_nodeset_t members;       /* its member set (main lcore only) */
+	dsm_nodeset_t members;       /* members of the applied view (written
+				      * by the main lcore only) */
 };
 
 static uint64_t wall_ns(void)
@@ -304,7 +303,8 @@ static void apply_view(struct dsm_cluster *c, const struct cl_event *ev)
 	 * (they have written us off), unless a fence already did that. */
 	dsm_nodeset_t gone = ev->departed | (c->members & ~ev->members);
 
-	if (ev->epoch <= c->view.epoch)
+	/* c->epoch is written only here, on this lcore. */
+	if (ev->epoch <= c->epoch)
 		return;
 	if (!in && !__atomic_load_n(&c->fenced, __ATOMIC_RELAXED))
 		gone = ~(dsm_nodeset_t)0;
@@ -316,11 +316,9 @@ static void apply_view(struct dsm_cluster *c, const struct cl_event *ev)
 			dsm_io_peer_reset(n, id);
 	}
 	notify_shards(n, ev);
-	c->view = ev->view;
-	c->members = ev->members;
 	print_view(c, ev, in);
 	__atomic_store_n(&c->epoch, ev->epoch, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->members_pub, ev->members, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->members, ev->members, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->fenced, !in, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&c->views, 1, __ATOMIC_RELAXED);
 	if (in)
@@ -491,7 +489,7 @@ void dsm_cluster_info(const struct dsm_node *n, struct dsm_cluster_info *out)
 	out->epoch = __atomic_load_n(&c->epoch, __ATOMIC_RELAXED);
 	out->incarnation = __atomic_load_n(&c->incarnation, __ATOMIC_RELAXED);
 	out->fenced = __atomic_load_n(&c->fenced, __ATOMIC_RELAXED);
-	out->members = __atomic_load_n(&c->members_pub, __ATOMIC_RELAXED);
+	out->members = __atomic_load_n(&c->members, __ATOMIC_RELAXED);
 	out->views = __atomic_load_n(&c->views, __ATOMIC_RELAXED);
 	out->fences = __atomic_load_n(&c->fences, __ATOMIC_RELAXED);
 	out->rejoins = __atomic_load_n(&c->rejoins, __ATOMIC_RELAXED);
