@@ -35,7 +35,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../scripts"))
 from dsmcluster import Cluster, ClusterError, Etcd, parse_json_lines  # noqa: E402
@@ -53,38 +52,6 @@ class Run:
         self.prefetch = prefetch
         self.timeout = timeout
         self.walker = os.path.join(self.build, "examples/dsm-walker")
-        self.dsmctl_bin = os.path.join(self.build, "control/dsmctl/dsmctl")
-
-    def dsmctl(self, c, etcd, args, timeout=None):
-        argv = [self.dsmctl_bin, "--etcd", etcd.url, "--cluster", c.cluster["name"],
-                "--timeout", str(self.timeout)] + args
-        r = subprocess.run(argv, capture_output=True, text=True,
-                           timeout=timeout or self.timeout + 30)
-        if r.returncode:
-            raise ClusterError("%s: exit %d\n%s%s" % (" ".join(argv), r.returncode,
-                                                       r.stdout[-2000:], r.stderr[-2000:]))
-        return r.stdout
-
-    def log_events(self, c, gen):
-        path = os.path.join(c.cluster["state_dir"], "%s.%d.log" % (NAME, gen))
-        try:
-            with open(path, errors="replace") as f:
-                return parse_json_lines(f.read())
-        except (OSError, ValueError):
-            return []
-
-    def wait_event(self, c, gen, event, timeout):
-        """The first `event` line of generation gen's log (polled, with a
-        deadline: the log is written by another process)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for e in self.log_events(c, gen):
-                if e.get("event") == event:
-                    return e
-                if e.get("event") == "error":
-                    raise ClusterError("walker gen %d: %s" % (gen, e))
-            time.sleep(0.05)
-        raise ClusterError("walker gen %d: no %r event within %d s" % (gen, event, timeout))
 
     def status(self, c, etcd):
         prefix = "/dsm/%s/workloads/%s/" % (c.cluster["name"], NAME)
@@ -112,20 +79,20 @@ class Run:
 
     def measure(self, c, etcd):
         env = [] if self.prefetch else ["--env", "DSM_HOTLIST_MODE=off"]
-        self.dsmctl(c, etcd, ["run", "--node", "1", "--name", NAME] + env +
-                    ["--", self.walker, "--seg", NAME, "--size", self.size,
-                     "--report-ms", "200"])
-        self.wait_event(c, 1, "pass", self.timeout)
-        out = self.dsmctl(c, etcd, ["--json", "migrate", NAME, "--to", "2"])
+        c.dsmctl(["run", "--node", "1", "--name", NAME] + env +
+                 ["--", self.walker, "--seg", NAME, "--size", self.size,
+                  "--report-ms", "200"], self.timeout)
+        c.wait_workload_event(NAME, 1, "pass", self.timeout)
+        out = c.dsmctl(["--json", "migrate", NAME, "--to", "2"], self.timeout)
         mig = parse_json_lines(out)
         mig = mig[-1] if mig else {}
         st = self.status(c, etcd)
-        start = self.wait_event(c, 2, "start", self.timeout)
-        first = self.wait_event(c, 2, "full_pass", self.timeout)
+        start = c.wait_workload_event(NAME, 2, "start", self.timeout)
+        first = c.wait_workload_event(NAME, 2, "full_pass", self.timeout)
         # A stop for good is SIGTERM: the walker leaves at its next safe
         # point; verify once it has (its "stop" line), not before.
-        self.dsmctl(c, etcd, ["stop", NAME])
-        self.wait_event(c, 2, "stop", self.timeout)
+        c.dsmctl(["stop", NAME], self.timeout)
+        c.wait_workload_event(NAME, 2, "stop", self.timeout)
         ok, detail = self.verify(c, 2)
         if not ok:
             raise ClusterError("verify after the migration failed: %s" % (detail,))

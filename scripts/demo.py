@@ -94,32 +94,6 @@ def print_membership(c):
                          owner[0] if owner else "?"))
 
 
-def dsmctl(c, build, args):
-    argv = [os.path.join(build, "control/dsmctl/dsmctl"), "--etcd",
-            "http://127.0.0.1:%d" % c.cluster["etcd_port"], "--cluster", c.cluster["name"],
-            "--timeout", "60"] + args
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
-    if r.returncode:
-        raise ClusterError("dsmctl %s: exit %d\n%s%s" % (" ".join(args), r.returncode,
-                                                         r.stdout, r.stderr))
-    return r.stdout
-
-
-def walker_event(c, gen, event, timeout=60):
-    path = os.path.join(c.cluster["state_dir"], "walker.%d.log" % gen)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(path, errors="replace") as f:
-                for line in f:
-                    if ('"event":"%s"' % event) in line:
-                        return json.loads(line)
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise ClusterError("walker generation %d: no %s event within %d s" % (gen, event, timeout))
-
-
 def migrate_walker(c, build):
     """The control plane: dsmctl starts examples/dsm-walker (16 MiB working
     set, state kept in its segment) on node 1, migrates it to node 2 while it
@@ -128,15 +102,15 @@ def migrate_walker(c, build):
     print("\ncontrol plane: the nodes as etcd and their telemetry see them, then a "
           "workload moved\nfrom node 1 to node 2 while it runs (its pages follow it on "
           "demand, plus a prefetch\nof the pages it held)")
-    print("\n$ dsmctl nodes\n" + dsmctl(c, build, ["nodes"]).rstrip())
-    dsmctl(c, build, ["run", "--node", "1", "--name", "walker", "--", walker, "--seg",
+    print("\n$ dsmctl nodes\n" + c.dsmctl(["nodes"]).rstrip())
+    c.dsmctl(["run", "--node", "1", "--name", "walker", "--", walker, "--seg",
                       "walker", "--size", "16M", "--report-ms", "200"])
-    walker_event(c, 1, "full_pass")
+    c.wait_workload_event("walker", 1, "full_pass")
     print("\n$ dsmctl migrate walker --to 2\n" +
-          dsmctl(c, build, ["migrate", "walker", "--to", "2"]).rstrip())
-    walker_event(c, 2, "full_pass")
-    dsmctl(c, build, ["stop", "walker"])
-    walker_event(c, 2, "stop")
+          c.dsmctl(["migrate", "walker", "--to", "2"]).rstrip())
+    c.wait_workload_event("walker", 2, "full_pass")
+    c.dsmctl(["stop", "walker"])
+    c.wait_workload_event("walker", 2, "stop")
     r = subprocess.run([walker, "--socket", c.socket_path(3), "--seg", "walker", "--verify"],
                        capture_output=True, text=True, timeout=90)
     ok = r.returncode == 0 and '"ok":true' in r.stdout

@@ -214,6 +214,48 @@ class Cluster:
         rc = p.wait(timeout)
         return rc, p.output(), p.errors()
 
+    # ---- the control plane (clusters with membership) -------------------
+    def etcd_url(self):
+        """The etcd the nodes use: the configured one, else the embedded."""
+        if self.cluster.get("etcd"):
+            return self.cluster["etcd"]
+        return "http://127.0.0.1:%d" % self.cluster["etcd_port"]
+
+    def dsmctl(self, args, timeout=60):
+        """Run dsmctl against this cluster; its stdout, or ClusterError
+        unless it exits 0.  timeout bounds dsmctl's own waits (--timeout)."""
+        argv = [os.path.join(self.build, "control/dsmctl/dsmctl"), "--etcd", self.etcd_url(),
+                "--cluster", self.cluster["name"], "--timeout", str(timeout)] + list(args)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+        if r.returncode:
+            raise ClusterError("dsmctl %s: exit %d\n%s%s" % (
+                " ".join(args), r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
+        return r.stdout
+
+    def workload_events(self, name, gen):
+        """The JSON event lines of workload name's generation gen (its log,
+        written by the node's supervisor)."""
+        path = os.path.join(self.cluster["state_dir"], "%s.%d.log" % (name, gen))
+        try:
+            with open(path, errors="replace") as f:
+                return parse_json_lines(f.read())
+        except (OSError, ValueError):
+            return []
+
+    def wait_workload_event(self, name, gen, event, timeout=60):
+        """The first `event` line of that log (polled with a deadline: another
+        process writes it); an "error" event fails at once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in self.workload_events(name, gen):
+                if e.get("event") == "error":
+                    raise ClusterError("%s gen %d: %s" % (name, gen, e))
+                if e.get("event") == event:
+                    return e
+            time.sleep(0.05)
+        raise ClusterError("%s gen %d: no %r event within %d s: %s" % (
+            name, gen, event, timeout, self.workload_events(name, gen)[-5:]))
+
     # ---- telemetry -----------------------------------------------------
     def telemetry(self, node, cmd, timeout=5):
         """Run one telemetry command on node's DPDK telemetry socket.  A
@@ -286,6 +328,11 @@ def free_ports(n):
             s.close()
 
 
+def _b64(text):
+    import base64
+    return base64.b64encode(text.encode()).decode()
+
+
 class Etcd:
     """A single-member etcd (Debian's etcd-server) on loopback ports of its
     own, with its own data directory; stopped, paused and restarted by pid."""
@@ -299,7 +346,8 @@ class Etcd:
 
     def start(self, timeout=20):
         purl = "http://127.0.0.1:%d" % self.peer_port
-        argv = [shutil.which("etcd") or "/usr/bin/etcd", "--name", "dsm",
+        argv = [os.environ.get("DSM_ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd",
+                "--name", "dsm",
                 "--data-dir", self.dir, "--listen-client-urls", self.url,
                 "--advertise-client-urls", self.url, "--listen-peer-urls", purl,
                 "--initial-advertise-peer-urls", purl,
@@ -321,18 +369,37 @@ class Etcd:
         raise ClusterError("etcd did not come up within %d s; see %s" % (timeout, self.log))
 
     def request(self, path, body, timeout=5):
+        """One call to the JSON gateway (path: /v3/...)."""
         import urllib.request
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read().decode())
 
+    def put(self, key, value):
+        """Put key = value (a str as is, anything else as JSON)."""
+        if not isinstance(value, str):
+            value = json.dumps(value)
+        self.request("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+
+    def get(self, key):
+        """key's value as a str, or None."""
+        import base64
+        kvs = self.request("/v3/kv/range", {"key": _b64(key)}).get("kvs", [])
+        return base64.b64decode(kvs[0].get("value", "")).decode() if kvs else None
+
+    def get_json(self, key):
+        v = self.get(key)
+        return json.loads(v) if v is not None else None
+
+    def delete(self, key):
+        self.request("/v3/kv/deleterange", {"key": _b64(key)})
+
     def get_prefix(self, prefix):
         """{key: decoded JSON value} of every key under prefix."""
         import base64
-        b = lambda x: base64.b64encode(x.encode()).decode()
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        r = self.request("/v3/kv/range", {"key": b(prefix), "range_end": b(end)})
+        r = self.request("/v3/kv/range", {"key": _b64(prefix), "range_end": _b64(end)})
         out = {}
         for kv in r.get("kvs", []):
             v = base64.b64decode(kv.get("value", "")).decode()

@@ -15,10 +15,10 @@ import signal
 import socket
 import struct
 import sys
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
 from dsmcluster import Cluster, Proc  # noqa: E402
+from harness import check, run_tests, app_result as result  # noqa: E402
 
 BUILD = None
 PAGES = 64
@@ -29,24 +29,9 @@ SEGMENTS = [(1, "kv", "%dK" % ((PAGES + 1) * 4), 1), (2, "arr", "1M", 2),
 TUNING = {"request_timeout_ms": 2000, "home_timeout_ms": 1000}
 
 
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
 def cluster():
     return Cluster(BUILD, tag="dsmapp", clients=(), segments=SEGMENTS, sockets=True,
                    tuning=TUNING)
-
-
-def result(proc, timeout=120):
-    """Wait for the app and return its result line as a dict."""
-    rc = proc.wait(timeout)
-    out = proc.output()
-    lines = [l for l in out.splitlines() if l.startswith("result:")]
-    check(rc == 0 and lines, "%s exited %s:\n%s\n%s" % (proc.name, rc, out[-2000:],
-                                                        proc.errors()[-2000:]))
-    return dict(kv.split("=", 1) for kv in lines[-1].split()[1:] if "=" in kv)
 
 
 def stats(c, node):
@@ -340,25 +325,5 @@ def test_apps_bad_input_on_control_socket():
 TESTS = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
 
 
-def main(argv):
-    global BUILD
-    BUILD = argv[1]
-    wanted = argv[2:]
-    passed = failed = 0
-    for t in TESTS:
-        if wanted and t.__name__ not in wanted:
-            continue
-        try:
-            t()
-            print("PASS %s" % t.__name__)
-            passed += 1
-        except Exception:
-            print("FAIL %s" % t.__name__)
-            traceback.print_exc()
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed or not passed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_tests(TESTS, sys.argv, globals()))

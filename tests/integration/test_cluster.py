@@ -13,18 +13,13 @@ import re
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
-from dsmcluster import Cluster, ClusterError, Proc, parse_json_lines  # noqa: E402
+from dsmcluster import Cluster, Proc, parse_json_lines  # noqa: E402
+from harness import check, run_tests  # noqa: E402
 
 BUILD = None
 PAGES = 32
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def last_json(text):
@@ -352,28 +347,5 @@ TESTS = [
 ]
 
 
-def main():
-    global BUILD
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    BUILD = sys.argv[1]
-    wanted = set(sys.argv[2:])
-    passed = failed = 0
-    for t in TESTS:
-        if wanted and t.__name__ not in wanted:
-            continue
-        try:
-            t()
-            passed += 1
-            print("PASS %s" % t.__name__, flush=True)
-        except (AssertionError, ClusterError, OSError, subprocess.SubprocessError):
-            failed += 1
-            print("FAIL %s" % t.__name__, flush=True)
-            traceback.print_exc()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed or not passed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(TESTS, sys.argv, globals()))

@@ -15,7 +15,6 @@ supervisors are tested end to end elsewhere.
 Prints one PASS/FAIL line per test and "N passed, N failed"; exits
 non-zero on any failure.
 """
-import base64
 import json
 import os
 import shutil
@@ -25,30 +24,14 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
+from dsmcluster import Etcd, free_ports  # noqa: E402
+from harness import check, run_tests  # noqa: E402
 
 BUILD = None
 CLUSTER = "t"
 P = "/dsm/%s/" % CLUSTER
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def wait_until(cond, timeout, what):
@@ -61,76 +44,6 @@ def wait_until(cond, timeout, what):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.02)  # polling a condition with a deadline
-
-
-# ---------------------------------------------------------------- etcd
-
-def b64(s):
-    return base64.b64encode(s.encode()).decode()
-
-
-class Etcd:
-    """A single-member etcd of the test's own, reached over its gateway."""
-
-    def __init__(self, workdir):
-        self.dir = workdir
-        cport, pport = free_ports(2)
-        self.url = "http://127.0.0.1:%d" % cport
-        purl = "http://127.0.0.1:%d" % pport
-        self.log = open(os.path.join(workdir, "etcd.log"), "w")
-        self.proc = subprocess.Popen(
-            [os.environ.get("DSM_ETCD_BIN", "etcd"), "--name", "t",
-             "--data-dir", os.path.join(workdir, "etcd"),
-             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-             "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-             "--initial-cluster", "t=" + purl,
-             "--heartbeat-interval", "10", "--election-timeout", "100"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 20, "etcd /health at " + self.url)
-
-    def _healthy(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("etcd exited with %s; see %s/etcd.log"
-                                 % (self.proc.returncode, self.dir))
-        try:
-            with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
-                return json.loads(r.read().decode()).get("health") == "true"
-        except (OSError, ValueError):
-            return False
-
-    def call(self, path, body):
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read().decode())
-
-    def put(self, key, value):
-        if not isinstance(value, str):
-            value = json.dumps(value)
-        self.call("/v3/kv/put", {"key": b64(key), "value": b64(value)})
-
-    def get(self, key):
-        kvs = self.call("/v3/kv/range", {"key": b64(key)}).get("kvs", [])
-        if not kvs:
-            return None
-        return base64.b64decode(kvs[0].get("value", "")).decode()
-
-    def get_json(self, key):
-        v = self.get(key)
-        return json.loads(v) if v is not None else None
-
-    def delete(self, key):
-        self.call("/v3/kv/deleterange", {"key": b64(key)})
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 # ----------------------------------------------------- fake telemetry
@@ -188,7 +101,7 @@ class Env:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="dsmctl-it-")
-        self.etcd = Etcd(self.dir)
+        self.etcd = Etcd(self.dir).start()
         self.tels = []
         self.procs = []
 
@@ -764,28 +677,5 @@ TESTS = [
 ]
 
 
-def main():
-    global BUILD
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    BUILD = sys.argv[1]
-    wanted = set(sys.argv[2:])
-    passed = failed = 0
-    for t in TESTS:
-        if wanted and t.__name__ not in wanted:
-            continue
-        try:
-            t()
-            passed += 1
-            print("PASS %s" % t.__name__, flush=True)
-        except (AssertionError, OSError, subprocess.SubprocessError, ValueError, KeyError):
-            failed += 1
-            print("FAIL %s" % t.__name__, flush=True)
-            traceback.print_exc()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed or not passed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(TESTS, sys.argv, globals()))

@@ -14,21 +14,16 @@ import re
 import signal
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
 from dsmcluster import Cluster, Etcd  # noqa: E402
+from harness import check, run_tests, app_result as result  # noqa: E402
 
 BUILD = None
 PAGES = 64
 SEGMENTS = [(1, "kv", "%dK" % ((PAGES + 1) * 4), 1), (2, "arr", "1M", 2)]
 TUNING = {"request_timeout_ms": 2000, "home_timeout_ms": 1000}
 VIEW_LINE = re.compile(r"node (\d+) (?:joined|moved to|is not in) epoch (\d+) members \[([\d,]*)\]")
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 class Env:
@@ -88,15 +83,6 @@ def wait_attached(c, node, count, timeout=30):
     while c.telemetry(node, "/dsm/stats")["uffd_attached"] < count:
         check(time.monotonic() < deadline, "node %d: fewer than %d attaches" % (node, count))
         time.sleep(0.02)
-
-
-def result(proc, timeout=120):
-    rc = proc.wait(timeout)
-    out = proc.output()
-    lines = [l for l in out.splitlines() if l.startswith("result:")]
-    check(rc == 0 and lines, "%s exited %s:\n%s\n%s" % (proc.name, rc, out[-2000:],
-                                                        proc.errors()[-2000:]))
-    return dict(kv.split("=", 1) for kv in lines[-1].split()[1:] if "=" in kv)
 
 
 def views_printed(c, nodes):
@@ -248,25 +234,5 @@ TESTS = [
 ]
 
 
-def main(argv):
-    global BUILD
-    BUILD = argv[1]
-    wanted = argv[2:]
-    passed = failed = 0
-    for t in TESTS:
-        if wanted and t.__name__ not in wanted:
-            continue
-        try:
-            t()
-            print("PASS %s" % t.__name__)
-            passed += 1
-        except Exception:
-            print("FAIL %s" % t.__name__)
-            traceback.print_exc()
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed or not passed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_tests(TESTS, sys.argv, globals()))

@@ -12,49 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
 from dsmcluster import Cluster, Etcd, Proc, parse_json_lines  # noqa: E402
+from harness import check, run_tests  # noqa: E402
 
 BUILD = None
 NAME = "walker"
 TIMEOUT = 60
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def dsmctl(c, etcd, args, expect=0):
-    argv = [os.path.join(BUILD, "control/dsmctl/dsmctl"), "--etcd", etcd.url,
-            "--cluster", c.cluster["name"], "--timeout", str(TIMEOUT)] + args
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT + 30)
-    check(r.returncode == expect, "%s: exit %d\n%s%s" % (" ".join(args), r.returncode,
-                                                       r.stdout[-2000:], r.stderr[-2000:]))
-    return r.stdout
-
-
-def walker_events(c, gen):
-    path = os.path.join(c.cluster["state_dir"], "%s.%d.log" % (NAME, gen))
-    try:
-        with open(path, errors="replace") as f:
-            return parse_json_lines(f.read())
-    except (OSError, ValueError):
-        return []
-
-
-def wait_event(c, gen, event, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for e in walker_events(c, gen):
-            check(e.get("event") != "error", "walker gen %d: %s" % (gen, e))
-            if e.get("event") == event:
-                return e
-        time.sleep(0.05)
-    raise AssertionError("walker gen %d: no %r within %d s: %s" % (
-        gen, event, timeout, walker_events(c, gen)))
 
 
 def test_migrate_twice_while_another_node_reads():
@@ -72,24 +37,24 @@ def test_migrate_twice_while_another_node_reads():
         c.cluster = {"name": c.uniq, "etcd": etcd.url, "lease_ttl_s": 3,
                      "state_dir": os.path.join(c.workdir, "state")}
         c.start_dataplanes()
-        dsmctl(c, etcd, ["run", "--node", "1", "--name", NAME, "--", walker,
+        c.dsmctl(["run", "--node", "1", "--name", NAME, "--", walker,
                          "--seg", NAME, "--size", "4M", "--report-ms", "100"])
-        wait_event(c, 1, "full_pass")
+        c.wait_workload_event(NAME, 1, "full_pass")
         reader = Proc("reader", [walker, "--socket", c.socket_path(3), "--seg", NAME,
                                  "--reader"], c.workdir, None)
         c.procs["reader"] = reader
         reader.wait_for('"mode":"reader"', TIMEOUT)
         moves = []
         for gen, target in ((2, 2), (3, 1)):
-            out = dsmctl(c, etcd, ["--json", "migrate", NAME, "--to", str(target)])
+            out = c.dsmctl(["--json", "migrate", NAME, "--to", str(target)])
             moves.append(json.loads(out.strip().splitlines()[-1]))
-            start = wait_event(c, gen, "start")
+            start = c.wait_workload_event(NAME, gen, "start")
             check(start.get("resumed") in (True, 1), "gen %d not resumed: %s" % (gen, start))
-            wait_event(c, gen, "full_pass")
-            stop = wait_event(c, gen - 1, "stop")
+            c.wait_workload_event(NAME, gen, "full_pass")
+            stop = c.wait_workload_event(NAME, gen - 1, "stop")
             check(stop.get("migrating") in (True, 1), "gen %d stop: %s" % (gen - 1, stop))
-        dsmctl(c, etcd, ["stop", NAME])
-        wait_event(c, 3, "stop")
+        c.dsmctl(["stop", NAME])
+        c.wait_workload_event(NAME, 3, "stop")
         reader.popen.send_signal(signal.SIGTERM)
         check(reader.wait(TIMEOUT) == 0, "reader saw a page go back:\n%s%s" % (
             reader.output()[-2000:], reader.errors()[-2000:]))
@@ -113,25 +78,5 @@ def test_migrate_twice_while_another_node_reads():
 TESTS = [test_migrate_twice_while_another_node_reads]
 
 
-def main(argv):
-    global BUILD
-    BUILD = os.path.abspath(argv[1])
-    wanted = argv[2:]
-    passed = failed = 0
-    for t in TESTS:
-        if wanted and t.__name__ not in wanted:
-            continue
-        try:
-            t()
-            print("PASS %s" % t.__name__)
-            passed += 1
-        except Exception:
-            print("FAIL %s" % t.__name__)
-            traceback.print_exc()
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed or not passed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_tests(TESTS, sys.argv, globals()))
