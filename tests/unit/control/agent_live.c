@@ -18,6 +18,7 @@
 
 #include "etcd/local.h"
 #include "membership/agent.h"
+#include "live_clock.h"
 
 #define NODES 3
 #define TTL_S 2
@@ -48,14 +49,6 @@ static int failures;
 		return;                                                   \
 	}                                                                 \
 } while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void on_view(void *ctx, const struct dsm_view *old, const struct dsm_view *cur)
 {

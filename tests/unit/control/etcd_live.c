@@ -31,6 +31,7 @@
 
 #include "etcd/etcd.h"
 #include "etcd/local.h"
+#include "live_clock.h"
 
 static char g_url[64];
 static char g_dir[256];
@@ -44,21 +45,6 @@ static pid_t g_etcd = -1;
 		return false;                                                 \
 	}                                                                     \
 } while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
 
 static struct dsm_etcd *client(void)
 {
@@ -279,7 +265,7 @@ static bool test_lease_expiry(void)
 	t0 = now_ms();
 	while ((rc = dsm_etcd_get(c, "live/lease/a", &kv)) == 0 && now_ms() - t0 < 8000) {
 		dsm_etcd_kv_clear(&kv);
-		sleep_ms(100);
+		poll_pause_ms(100);
 	}
 	printf("  lease of 2 s: key gone after %.1f s\n", (now_ms() - t0) / 1000.0);
 	CHECK(c, rc == -ENOENT);
@@ -301,7 +287,7 @@ static bool test_lease_keepalive_and_revoke(void)
 	CHECK(c, dsm_etcd_lease_grant(c, 2, &id) == 0);
 	CHECK(c, dsm_etcd_put(c, "live/lease/b", "up", 2, id, NULL) == 0);
 	for (int i = 0; i < 8; i++) {    /* 4 s, twice the TTL */
-		sleep_ms(500);
+		poll_pause_ms(500);
 		CHECK(c, dsm_etcd_lease_keepalive(c, id, &ttl) == 0 && ttl == 2);
 	}
 	CHECK(c, dsm_etcd_get(c, "live/lease/b", &kv) == 0);
@@ -342,7 +328,6 @@ static void *writer_main(void *arg)
 	struct dsm_etcd *c = client();
 
 	(void)arg;
-	sleep_ms(300);   /* the watch is open by then */
 	if (c != NULL) {
 		dsm_etcd_put(c, "live/w/1", "a", 1, 0, NULL);
 		dsm_etcd_put(c, "live/other", "x", 1, 0, NULL);   /* not watched */
@@ -371,13 +356,17 @@ static bool test_watch(void)
 {
 	struct dsm_etcd *c = client();
 	struct seen live = { .stop_at = 4 }, replay = { .stop_at = 4 }, none = { 0 };
-	int64_t next = 0, next2 = 0;
+	int64_t next = 0, next2 = 0, start;
 	pthread_t th;
 	uint64_t t0;
 
 	CHECK(c, c != NULL);
+	/* Watch from just after a revision read before the writer starts, so
+	 * that its writes are seen whether they land before or after the
+	 * stream opens (no race with the writer, no wait for it). */
+	CHECK(c, dsm_etcd_put(c, "live/watch-start", "x", 1, 0, &start) == 0);
 	pthread_create(&th, NULL, writer_main, NULL);
-	CHECK(c, dsm_etcd_watch(c, "live/w/", 0, on_event, &live, 10000, &next) == 42);
+	CHECK(c, dsm_etcd_watch(c, "live/w/", start + 1, on_event, &live, 10000, &next) == 42);
 	pthread_join(th, NULL);
 	CHECK(c, check_seen(c, &live));
 	CHECK(c, next == live.rev[3] + 1);

@@ -31,6 +31,7 @@
 #include "workload/hotlist.h"
 #include "workload/records.h"
 #include "workload/supervisor.h"
+#include "live_clock.h"
 
 #define P "/dsm/live/"
 #define WP P "workloads/"
@@ -62,21 +63,6 @@ static int failures;
 		return;                                                           \
 	}                                                                         \
 } while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);   /* between polls of a condition with a deadline */
-}
 
 /* ------------------------------------------------------------ fake hooks */
 
@@ -183,7 +169,7 @@ static bool await_status(const char *name, uint64_t gen, uint16_t node,
 		if (get_status(name, st) && st->gen == gen && st->node == node &&
 		    (state == DSM_WL_NONE || st->state == state))
 			return true;
-		pause_ms(10);
+		poll_pause_ms(10);
 	}
 	return false;
 }
@@ -199,7 +185,7 @@ static bool await_gone(const char *key)
 		dsm_etcd_kv_clear(&kv);
 		if (ret == -ENOENT)
 			return true;
-		pause_ms(10);
+		poll_pause_ms(10);
 	}
 	return false;
 }
@@ -258,7 +244,7 @@ static json_t *log_event(int node, const char *name, int gen, const char *event)
 		}
 		if (f)
 			fclose(f);
-		pause_ms(10);
+		poll_pause_ms(10);
 	}
 	return NULL;
 }
@@ -376,7 +362,7 @@ static void test_working_set(void)
 	set_held(2, HOT_PAGES);
 	deadline = now_ms() + WAIT_MS;
 	while (now_ms() < deadline && !(get_status("w1", &st) && st.ws_done_ms))
-		pause_ms(10);
+		poll_pause_ms(10);
 	CHECK(st.ws_done_ms && st.ws_moved == HOT_PAGES && st.state == DSM_WL_RUNNING,
 	      "working set not done: moved %" PRIu64 " done %" PRId64, st.ws_moved,
 	      st.ws_done_ms);
