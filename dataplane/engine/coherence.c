@@ -179,6 +179,34 @@ static void write_off(struct dsm_engine *e, uint64_t now, dsm_nodeset_t set,
 			dsm_engine_peer_down(e, now, node, out);
 }
 
+uint16_t dsm_engine_successor(dsm_nodeset_t members)
+{
+	members &= ~(dsm_nodeset_t)1;           /* node 0 does not exist */
+	return members ? (uint16_t)__builtin_ctzll(members) : DSM_NODE_NONE;
+}
+
+/* Segments whose home is in gone move to the successor among the
+ * survivors: the same choice on every survivor, since they apply the same
+ * view.  Copies are kept (they are what the new home recovers from). */
+static void rehome(struct dsm_engine *e, uint64_t now, dsm_nodeset_t gone,
+		   dsm_nodeset_t survivors, struct dsm_actions *out)
+{
+	uint16_t heir = dsm_engine_successor(survivors);
+
+	if (heir == DSM_NODE_NONE)
+		return;
+	for (uint32_t i = 0; i < e->nsegs; i++) {
+		struct seg *s = &e->segs[i];
+
+		if (s->d.home == e->cfg.self || !((gone >> s->d.home) & 1))
+			continue;
+		if (heir == e->cfg.self && home_adopt(e, s) != 0)
+			continue;   /* no memory: stays with the departed home */
+		req_rehome(e, now, s, heir, out);
+		e->st.rehomed_segs++;
+	}
+}
+
 int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 			dsm_nodeset_t members, dsm_nodeset_t departed,
 			struct dsm_actions *out)
@@ -206,6 +234,11 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 	for (uint16_t node = 1; node < DSM_MAX_NODES; node++)
 		if (node != e->cfg.self && ((joined >> node) & 1))
 			e->admit[node] = epoch;
+	/* Before write_off, which would drop the copies of a departed home's
+	 * pages: a survivor keeps them for the heir.  A fenced node has been
+	 * written off and re-homes nothing. */
+	if (!e->fenced)
+		rehome(e, now, gone, members & ~departed, out);
 	write_off(e, now, gone, out);
 	return 0;
 }
@@ -298,6 +331,7 @@ static uint16_t allowed_flags(uint8_t type)
 	case DSM_MSG_PAGE_GRANT:    return DSM_F_DATA | DSM_F_ZERO | DSM_F_EXCLUSIVE;
 	case DSM_MSG_INV_ACK:       return DSM_F_DATA;
 	case DSM_MSG_DOWNGRADE_ACK: return DSM_F_DATA;
+	case DSM_MSG_REHOME_REPORT: return DSM_F_DATA | DSM_F_EXCLUSIVE;
 	default:                    return 0;
 	}
 }
@@ -314,6 +348,14 @@ static bool status_valid(const struct dsm_msg *m)
 		/* NOTOWNER says "no data": it cannot come with data. */
 		return m->status == DSM_ST_OK ||
 		       (m->status == DSM_ST_NOTOWNER && !(m->flags & DSM_F_DATA));
+	case DSM_MSG_REHOME_REPORT:
+		/* NOSEG: the reporter never knew the segment, so holds nothing;
+		 * an owner's data stays with it. */
+		if (m->status == DSM_ST_NOSEG)
+			return (m->flags & (DSM_F_DATA | DSM_F_EXCLUSIVE)) == 0;
+		return m->status == DSM_ST_OK &&
+		       (m->flags & (DSM_F_DATA | DSM_F_EXCLUSIVE)) !=
+			       (DSM_F_DATA | DSM_F_EXCLUSIVE);
 	default:
 		return m->status == DSM_ST_OK;
 	}
@@ -324,8 +366,9 @@ static bool msg_shape_ok(const struct dsm_engine *e, const struct dsm_msg *m)
 {
 	uint16_t f = m->flags & (uint16_t)~DSM_F_CHANNEL;
 
-	if (m->type < DSM_MSG_PAGE_REQ || m->type > DSM_MSG_NACK ||
-	    m->type == DSM_MSG_VMA_REQ || m->type == DSM_MSG_VMA_RESP)
+	if (m->type < DSM_MSG_PAGE_REQ || m->type > DSM_MSG_TYPE_MAX ||
+	    m->type == DSM_MSG_VMA_REQ || m->type == DSM_MSG_VMA_RESP ||
+	    m->type == DSM_MSG_CHAN_ACK)
 		return false;
 	if (m->dst != e->cfg.self || m->src == DSM_NODE_NONE ||
 	    m->src >= DSM_MAX_NODES)
@@ -353,6 +396,12 @@ static int msg_seg_check(struct dsm_engine *e, const struct dsm_msg *m,
 	bool req = m->type == DSM_MSG_PAGE_REQ;
 
 	if (s == NULL) {
+		if (m->type == DSM_MSG_REHOME_QUERY) {
+			/* Never knew it, so holds nothing of it. */
+			eng_send(e, out, DSM_MSG_REHOME_REPORT, 0, DSM_ST_NOSEG,
+				 m->src, m->token, m->seg_id, m->pgno, 0, 0);
+			return 0;
+		}
 		if (!req)
 			return drop(&e->st.drop_noseg, -ENOENT);
 		eng_nack(e, out, m, DSM_ST_NOSEG);
@@ -388,6 +437,14 @@ static int dispatch(struct dsm_engine *e, uint64_t now, struct seg *s,
 		if (!home)
 			return drop(&e->st.drop_bad, -EINVAL);
 		return home_ack(e, now, s, m, out);
+	case DSM_MSG_REHOME_REPORT:
+		if (!home)
+			return drop(&e->st.drop_bad, -EINVAL);
+		return home_report(e, now, s, m, out);
+	case DSM_MSG_REHOME_QUERY:
+		/* From whichever member adopted the page: the answer is
+		 * read-only, and may come before we applied the view. */
+		return req_rehome_query(e, s, m, out);
 	case DSM_MSG_PAGE_GRANT:
 		return req_grant(e, now, s, m, out);
 	case DSM_MSG_NACK:
@@ -491,6 +548,7 @@ int dsm_engine_page_info(const struct dsm_engine *e, uint32_t seg_id,
 		info->written = d->written;
 		info->busy = d->tx != 0;
 		info->lost = d->lost;
+		info->recovering = d->recovering;
 		if (d->tx != 0)
 			info->busy_requester = e->txs[d->tx - 1].rq.requester;
 	}

@@ -173,6 +173,10 @@ struct dsm_engine_stats {
 	uint64_t home_gone;         /* local requests refused: home not a member */
 	uint64_t pages_lost;        /* owner gone with the only valid copy */
 	uint64_t sharers_dropped;   /* gone nodes removed from sharer sets */
+	uint64_t rehomed_segs;      /* segments whose home departed, moved */
+	uint64_t rehome_queries;    /* REHOME_QUERY sent (as the new home) */
+	uint64_t rehome_reports;    /* REHOME_QUERY answered (as a survivor) */
+	uint64_t pages_recovered;   /* adopted pages rebuilt from copies */
 };
 
 /* What the engine knows about one page (telemetry, tests). */
@@ -186,6 +190,7 @@ struct dsm_page_info {
 	bool     written;
 	bool     busy;          /* transaction in flight */
 	bool     lost;          /* only valid copy lost with its owner */
+	bool     recovering;    /* adopted, survivors not asked yet */
 	uint16_t busy_requester;
 	/* local cache */
 	uint8_t  cache_state;
@@ -227,6 +232,19 @@ void dsm_engine_set_epoch(struct dsm_engine *e, uint64_t epoch);
 int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 			dsm_nodeset_t members, dsm_nodeset_t departed,
 			struct dsm_actions *out);
+/* Re-homing.  When a segment's home departs (in `departed`, or missing
+ * from `members`), its heir - dsm_engine_successor(members & ~departed),
+ * the lowest-id survivor - adopts it: every page starts *recovering*.
+ * Survivors keep their copies and send their requests to the heir.  The
+ * heir recovers a page when it is first asked for it, and sweeps the rest
+ * in the background (a few transactions at a time): REHOME_QUERY to every
+ * other member, whose REHOME_REPORT says what it holds.  An exclusive
+ * holder becomes the owner, shared holders the sharers (one copy is
+ * installed as the home copy); a page nobody holds is lost (counted,
+ * requests refused DSM_ST_LOST): only the departed home knew whether it
+ * was written.  A node that never knew the segment reports NOSEG. */
+uint16_t dsm_engine_successor(dsm_nodeset_t members);
+
 /* This node can no longer prove it is in the view (its lease could not be
  * renewed): write every member off as a view without us would (cached
  * copies dropped, requests on others failed), and drop every message

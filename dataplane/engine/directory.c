@@ -16,6 +16,7 @@
  *  - data is accepted only from the recorded owner at the directory version.
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "engine/engine_internal.h"
 
@@ -66,7 +67,8 @@ static void tx_phase(struct dsm_engine *e, uint64_t now, struct home_tx *tx,
 {
 	struct seg *s = &e->segs[tx->seg];
 	const struct dir_entry *d = dir_of(s, tx->pgno);
-	uint8_t type = kind == TX_DOWNGRADE ? DSM_MSG_DOWNGRADE : DSM_MSG_INVALIDATE;
+	uint8_t type = kind == TX_DOWNGRADE ? DSM_MSG_DOWNGRADE :
+		       kind == TX_REHOME ? DSM_MSG_REHOME_QUERY : DSM_MSG_INVALIDATE;
 	uint16_t n;
 
 	tx->gen++;
@@ -79,6 +81,8 @@ static void tx_phase(struct dsm_engine *e, uint64_t now, struct home_tx *tx,
 			continue;
 		if (type == DSM_MSG_DOWNGRADE)
 			e->st.downgrades_tx++;
+		else if (type == DSM_MSG_REHOME_QUERY)
+			e->st.rehome_queries++;
 		else
 			e->st.invalidations_tx++;
 		eng_send(e, out, type, 0, DSM_ST_OK, n, tx_token(e, tx),
@@ -182,21 +186,192 @@ static bool req_permitted(const struct seg *s, bool write)
  * DOWNGRADE tells us whether it really holds data) and after a DOWNGRADE
  * timed out (the owner may be Shared already; only a DOWNGRADE makes it
  * return that data).  A RECALL (INVALIDATE) for an ordinary write. */
-static int fetch_from_owner(struct dsm_engine *e, uint64_t now, struct seg *s,
-			    const struct dsm_msg *m, const struct home_req *rq,
-			    struct dsm_actions *out)
+static void nack_rq(struct dsm_engine *e, struct dsm_actions *out,
+		    const struct seg *s, uint64_t pgno,
+		    const struct home_req *rq, uint16_t status)
 {
-	struct dir_entry *d = dir_of(s, m->pgno);
-	struct home_tx *tx = tx_alloc(e, s, m->pgno, rq);
+	e->st.nacks_tx++;
+	eng_send(e, out, DSM_MSG_NACK, 0, status, rq->requester, rq->token,
+		 s->d.seg_id, pgno, 0, 0);
+}
+
+static void fetch_from_owner(struct dsm_engine *e, uint64_t now, struct seg *s,
+			     uint64_t pgno, const struct home_req *rq,
+			     struct dsm_actions *out)
+{
+	struct dir_entry *d = dir_of(s, pgno);
+	struct home_tx *tx = tx_alloc(e, s, pgno, rq);
 	bool dg = !rq->write || d->owner == rq->requester || d->dg_unsure;
 
 	if (tx == NULL) {
 		d->last_req = DSM_NODE_NONE;   /* the retry is not a duplicate */
-		eng_nack(e, out, m, DSM_ST_BUSY);
-		return 0;
+		nack_rq(e, out, s, pgno, rq, DSM_ST_BUSY);
+		return;
 	}
 	tx_phase(e, now, tx, dg ? TX_DOWNGRADE : TX_RECALL, node_bit(d->owner), out);
+}
+
+/* A request the directory can act on (no transaction, not lost). */
+static void serve_req(struct dsm_engine *e, uint64_t now, struct seg *s,
+		      uint64_t pgno, const struct home_req *rq,
+		      struct dsm_actions *out)
+{
+	if (dir_of(s, pgno)->state == DSM_DS_EXCLUSIVE)
+		fetch_from_owner(e, now, s, pgno, rq, out);
+	else
+		serve(e, now, s, pgno, NULL, rq, out);
+}
+
+/* ---- re-homing ------------------------------------------------------ */
+
+static int ack_check(struct dsm_engine *e, const struct dir_entry *d,
+		     const struct home_tx *tx, const struct dsm_msg *m);
+static void recover_finish(struct dsm_engine *e, uint64_t now,
+			   struct home_tx *tx, struct dsm_actions *out);
+
+int home_adopt(struct dsm_engine *e, struct seg *s)
+{
+	s->dir = calloc(s->d.npages, sizeof(*s->dir));
+	if (s->dir == NULL)
+		return -ENOMEM;
+	for (uint64_t pg = 0; pg < s->d.npages; pg++)
+		s->dir[pg].recovering = true;
+	s->sweep_next = 0;
+	s->sweeping = true;
+	e->sweeping++;
 	return 0;
+}
+
+/* Ask every other member what it holds of pgno; our own copy counts at
+ * once.  rq is the request waiting for the answer (requester NONE for the
+ * background sweep). */
+static struct home_tx *recover_start(struct dsm_engine *e, uint64_t now,
+				     struct seg *s, uint64_t pgno,
+				     const struct home_req *rq,
+				     struct dsm_actions *out)
+{
+	const struct cache_entry *ce = &s->cache[pgno];
+	dsm_nodeset_t others = e->members & ~node_bit(e->cfg.self);
+	struct home_tx *tx = tx_alloc(e, s, pgno, rq);
+
+	if (tx == NULL)
+		return NULL;
+	tx->rh_owner = DSM_NODE_NONE;
+	tx->rh_sharers = 0;
+	tx->rh_version = ce->version;
+	tx->rh_data = false;
+	if (ce->state == DSM_CS_EXCLUSIVE) {
+		tx->rh_owner = e->cfg.self;
+	} else if (ce->state == DSM_CS_SHARED) {
+		tx->rh_sharers = node_bit(e->cfg.self);
+		tx->rh_data = true;          /* our backing is the home copy */
+	}
+	tx_phase(e, now, tx, TX_REHOME, others, out);
+	if (tx->waiting == 0)
+		recover_finish(e, now, tx, out);   /* nobody else to ask */
+	return tx;
+}
+
+/* Every survivor answered (or is gone too): rebuild the entry, then serve
+ * the request that was waiting for it. */
+static void recover_finish(struct dsm_engine *e, uint64_t now,
+			   struct home_tx *tx, struct dsm_actions *out)
+{
+	struct seg *s = &e->segs[tx->seg];
+	uint64_t pgno = tx->pgno;
+	struct dir_entry *d = dir_of(s, pgno);
+	struct home_req rq = tx->rq;
+
+	d->recovering = false;
+	d->version = tx->rh_version;
+	d->written = true;
+	if (tx->rh_owner != DSM_NODE_NONE) {
+		d->state = DSM_DS_EXCLUSIVE;
+		d->owner = tx->rh_owner;
+	} else if (tx->rh_sharers != 0) {
+		d->state = DSM_DS_SHARED;
+		d->sharers = tx->rh_sharers;
+	} else {
+		/* Nobody holds it: only the departed home knew whether it
+		 * was ever written.  Never serve zeros for it. */
+		d->lost = true;
+		d->written = false;
+		e->st.pages_lost++;
+	}
+	if (!d->lost)
+		e->st.pages_recovered++;
+	tx_release(e, tx);
+	if (rq.requester == DSM_NODE_NONE)
+		return;
+	if (d->lost)
+		nack_rq(e, out, s, pgno, &rq, DSM_ST_LOST);
+	else
+		serve_req(e, now, s, pgno, &rq, out);
+}
+
+int home_report(struct dsm_engine *e, uint64_t now, struct seg *s,
+		const struct dsm_msg *m, struct dsm_actions *out)
+{
+	struct dir_entry *d = dir_of(s, m->pgno);
+	struct home_tx *tx = tx_of(e, d);
+	dsm_nodeset_t bit = node_bit(m->src);
+	int rc = ack_check(e, d, tx, m);
+
+	if (rc != 0)
+		return rc;
+	tx->waiting &= ~bit;
+	tx->acked |= bit;
+	if (m->flags & DSM_F_EXCLUSIVE) {
+		/* At most one owner holds a page; a second claim would be a
+		 * broken invariant, and the first one is kept. */
+		if (tx->rh_owner == DSM_NODE_NONE) {
+			tx->rh_owner = m->src;
+			tx->rh_version = m->version;
+		}
+	} else if (m->flags & DSM_F_DATA) {
+		tx->rh_sharers |= bit;
+		if (!tx->rh_data || m->version > tx->rh_version) {
+			eng_page_act(out, DSM_ACT_INSTALL, s, m->pgno, m->payload, m->len);
+			tx->rh_data = true;
+		}
+		if (m->version > tx->rh_version)
+			tx->rh_version = m->version;
+	}
+	if (tx->waiting == 0)
+		recover_finish(e, now, tx, out);
+	return 0;
+}
+
+/* Recover adopted pages nobody asked for yet, so that lost pages are known
+ * (and listed) without waiting for an application to touch them.  Uses at
+ * most half of the transaction slots, and looks at a bounded number of
+ * pages per call, so faults keep being served meanwhile. */
+#define SWEEP_SCAN 4096u
+static void sweep(struct dsm_engine *e, uint64_t now, struct dsm_actions *out)
+{
+	static const struct home_req none = { .requester = DSM_NODE_NONE };
+	uint32_t scanned = 0;
+
+	for (uint32_t i = 0; i < e->nsegs && e->sweeping; i++) {
+		struct seg *s = &e->segs[i];
+
+		while (s->sweeping && scanned < SWEEP_SCAN &&
+		       e->ntx_free > e->cfg.max_pending / 2) {
+			uint64_t pg = s->sweep_next++;
+			const struct dir_entry *d;
+
+			if (s->sweep_next >= s->d.npages) {
+				s->sweeping = false;
+				e->sweeping--;
+			}
+			scanned++;
+			if (dsm_engine_shard_of(s->d.seg_id, pg, e->cfg.nshards) != e->cfg.shard)
+				continue;
+			d = dir_of(s, pg);
+			if (d->recovering && d->tx == 0)
+				recover_start(e, now, s, pg, &none, out);
+		}
+	}
 }
 
 int home_page_req(struct dsm_engine *e, uint64_t now, struct seg *s,
@@ -234,9 +409,12 @@ int home_page_req(struct dsm_engine *e, uint64_t now, struct seg *s,
 	}
 	d->last_req = m->src;
 	d->last_token = m->token;
-	if (d->state == DSM_DS_EXCLUSIVE)
-		return fetch_from_owner(e, now, s, m, &rq, out);
-	serve(e, now, s, m->pgno, NULL, &rq, out);
+	if (!d->recovering) {
+		serve_req(e, now, s, m->pgno, &rq, out);
+	} else if (recover_start(e, now, s, m->pgno, &rq, out) == NULL) {
+		d->last_req = DSM_NODE_NONE;   /* the retry is not a duplicate */
+		eng_nack(e, out, m, DSM_ST_BUSY);
+	}
 	return 0;
 }
 
@@ -253,7 +431,8 @@ static int ack_check(struct dsm_engine *e, const struct dir_entry *d,
 		e->st.drop_stale++;
 		return -ESTALE;
 	}
-	expect = tx->kind == TX_DOWNGRADE ? DSM_MSG_DOWNGRADE_ACK : DSM_MSG_INV_ACK;
+	expect = tx->kind == TX_DOWNGRADE ? DSM_MSG_DOWNGRADE_ACK :
+		 tx->kind == TX_REHOME ? DSM_MSG_REHOME_REPORT : DSM_MSG_INV_ACK;
 	if (m->type != expect) {
 		e->st.drop_stale++;
 		return -ESTALE;
@@ -265,7 +444,7 @@ static int ack_check(struct dsm_engine *e, const struct dir_entry *d,
 	/* Data only from the recorded owner at the current version: a stale
 	 * owner can never overwrite newer data. */
 	if (!(tx->waiting & bit) ||
-	    ((m->flags & DSM_F_DATA) &&
+	    ((m->flags & DSM_F_DATA) && tx->kind != TX_REHOME &&
 	     (d->state != DSM_DS_EXCLUSIVE || d->owner != m->src ||
 	      m->version != d->version))) {
 		e->st.drop_stale++;
@@ -334,10 +513,23 @@ static void tx_abort(struct dsm_engine *e, struct home_tx *tx,
 	struct seg *s = &e->segs[tx->seg];
 	struct dir_entry *d = dir_of(s, tx->pgno);
 
-	if (tx->kind == TX_DOWNGRADE)
+	if (tx->kind == TX_DOWNGRADE) {
 		d->dg_unsure = true;
-	else if (tx->kind == TX_INVALIDATE)
+	} else if (tx->kind == TX_INVALIDATE) {
 		d->state = d->sharers ? DSM_DS_SHARED : DSM_DS_UNOWNED;
+	} else if (tx->kind == TX_REHOME) {
+		/* Still recovering: the next request asks again, and the
+		 * sweep comes round once more so the page is accounted. */
+		s->sweep_next = 0;
+		if (!s->sweeping)
+			e->sweeping++;
+		s->sweeping = true;
+		e->st.home_timeouts++;
+		if (tx->rq.requester != DSM_NODE_NONE)
+			nack_rq(e, out, s, tx->pgno, &tx->rq, DSM_ST_TIMEDOUT);
+		tx_release(e, tx);
+		return;
+	}
 	e->st.home_timeouts++;
 	e->st.nacks_tx++;
 	eng_send(e, out, DSM_MSG_NACK, 0, DSM_ST_TIMEDOUT, tx->rq.requester,
@@ -352,6 +544,8 @@ void home_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out)
 	for (i = 0; i < e->cfg.max_pending; i++)
 		if (e->txs[i].used && e->txs[i].deadline <= now)
 			tx_abort(e, &e->txs[i], out);
+	if (e->sweeping)
+		sweep(e, now, out);
 }
 
 /* The owner is gone with the only valid copy: never serve an older one. */
@@ -407,8 +601,15 @@ void home_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
 	for (i = 0; i < e->cfg.max_pending; i++) {
 		struct home_tx *tx = &e->txs[i];
 
-		if (tx->used && tx->rq.requester == node)
+		if (tx->used && tx->rq.requester == node) {
 			tx_abort(e, tx, out);
+		} else if (tx->used && tx->kind == TX_REHOME &&
+			   (tx->waiting & node_bit(node))) {
+			/* Gone too: it holds nothing any more. */
+			tx->waiting &= ~node_bit(node);
+			if (tx->waiting == 0)
+				recover_finish(e, now, tx, out);
+		}
 	}
 	for (i = 0; i < e->nsegs; i++) {
 		struct seg *s = &e->segs[i];
@@ -437,6 +638,9 @@ uint64_t home_next_deadline(const struct dsm_engine *e)
 	uint64_t best = UINT64_MAX;
 	uint32_t i;
 
+	/* The sweep runs from tick whenever it has slots to spare. */
+	if (e->sweeping && e->ntx_free > e->cfg.max_pending / 2)
+		return 0;
 	for (i = 0; i < e->cfg.max_pending; i++)
 		if (e->txs[i].used && e->txs[i].deadline < best)
 			best = e->txs[i].deadline;

@@ -59,12 +59,19 @@ struct dir_entry {
 	/* The exclusive owner went away with the only valid copy: requests
 	 * are refused with DSM_ST_LOST until the page is recovered. */
 	bool          lost;
+	/* Adopted from a departed home (dsm_engine_set_view): nothing is
+	 * known until the survivors reported their copies (TX_REHOME). */
+	bool          recovering;
 };
 
 struct seg {
 	struct dsm_segment_desc d;
 	struct dir_entry   *dir;   /* NULL unless self is home */
 	struct cache_entry *cache;
+	/* Adopted segment: the next page the background sweep recovers, and
+	 * whether any of this shard's pages are left to sweep. */
+	uint64_t            sweep_next;
+	bool                sweeping;
 };
 
 /* A local request waiting for a leader transaction (the leader included). */
@@ -92,6 +99,7 @@ enum tx_kind {
 	TX_DOWNGRADE = 1, /* fetch the owner's data, owner keeps a shared copy */
 	TX_INVALIDATE,    /* drop every other sharer before an exclusive grant */
 	TX_RECALL,        /* take the page (and data) away from the owner */
+	TX_REHOME,        /* ask every survivor what it holds of an adopted page */
 };
 
 /* A PAGE_REQ as the home remembers it. */
@@ -114,6 +122,11 @@ struct home_tx {
 	uint32_t      seg;
 	uint8_t       kind;         /* enum tx_kind */
 	bool          used;
+	/* TX_REHOME: what the reports said so far. */
+	uint64_t      rh_version;   /* highest version reported */
+	dsm_nodeset_t rh_sharers;   /* nodes holding a shared copy */
+	uint16_t      rh_owner;     /* node holding it exclusively, or NONE */
+	bool          rh_data;      /* a shared copy was installed here */
 };
 
 struct dsm_engine {
@@ -124,6 +137,7 @@ struct dsm_engine {
 	dsm_nodeset_t members;
 	uint64_t   admit[DSM_MAX_NODES];
 	bool       fenced;          /* written off ourselves: serve nobody */
+	uint32_t   sweeping;        /* adopted segments with pages to sweep */
 	uint32_t   nsegs;
 	struct seg segs[DSM_ENGINE_MAX_SEGS];
 
@@ -170,6 +184,11 @@ int req_downgrade(struct dsm_engine *e, struct seg *s,
 void req_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out);
 void req_peer_down(struct dsm_engine *e, uint16_t node,
 		   struct dsm_actions *out);
+/* s's home departed and new_home adopts it: pending requests go there. */
+void req_rehome(struct dsm_engine *e, uint64_t now, struct seg *s,
+		uint16_t new_home, struct dsm_actions *out);
+int req_rehome_query(struct dsm_engine *e, struct seg *s,
+		     const struct dsm_msg *m, struct dsm_actions *out);
 uint64_t req_next_deadline(const struct dsm_engine *e);
 
 /* directory.c */
@@ -181,5 +200,9 @@ void home_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out);
 void home_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
 		    struct dsm_actions *out);
 uint64_t home_next_deadline(const struct dsm_engine *e);
+/* Become the home of s (its home departed): every page recovering. */
+int home_adopt(struct dsm_engine *e, struct seg *s);
+int home_report(struct dsm_engine *e, uint64_t now, struct seg *s,
+		const struct dsm_msg *m, struct dsm_actions *out);
 
 #endif /* DSM_ENGINE_INTERNAL_H */

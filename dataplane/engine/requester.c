@@ -382,6 +382,13 @@ int req_nack(struct dsm_engine *e, uint64_t now, struct seg *s,
 		return -EALREADY;
 	}
 	e->st.nacks_rx++;
+	/* NOTHOME from a node still on an older view: it has yet to adopt
+	 * the segment (re-homing), so ask again like after a BUSY. */
+	if (m->status == DSM_ST_NOTHOME && m->epoch < e->cfg.epoch &&
+	    p->retries < e->cfg.max_retries) {
+		backoff(e, now, p);
+		return 0;
+	}
 	if (m->status != DSM_ST_BUSY)
 		fail_all(e, idx, status_errno(m->status), out);
 	else if (p->retries >= e->cfg.max_retries)
@@ -519,6 +526,54 @@ void req_peer_down(struct dsm_engine *e, uint16_t node, struct dsm_actions *out)
 	for (i = 0; i < e->nsegs; i++)
 		if (e->segs[i].d.home == node && node != e->cfg.self)
 			drop_copies_of(&e->segs[i], out);
+}
+
+/* ---- re-homing ------------------------------------------------------ */
+
+void req_rehome(struct dsm_engine *e, uint64_t now, struct seg *s,
+		uint16_t new_home, struct dsm_actions *out)
+{
+	uint32_t si = seg_index(e, s);
+
+	s->d.home = new_home;
+	/* Ownership given up to the departed home cannot be claimed back
+	 * from it any more. */
+	for (uint64_t pg = 0; pg < s->d.npages; pg++)
+		s->cache[pg].retained = false;
+	/* Requests in flight to the departed home: the same requests, to
+	 * the heir (a fresh generation: a late answer of the old home is
+	 * stale, though its sender is no longer admitted anyway). */
+	for (uint32_t i = 0; i < e->cfg.max_pending; i++) {
+		struct pending *p = &e->slots[i];
+
+		if (!p->used || p->seg != si)
+			continue;
+		p->home = new_home;
+		start_tx(e, now, i, p->intent, out);
+	}
+}
+
+/* The heir asks what we hold: Exclusive - we are the owner (the data stays
+ * here, the heir recalls it when needed); Shared - here is the copy;
+ * otherwise nothing (a retained copy is not valid any more). */
+int req_rehome_query(struct dsm_engine *e, struct seg *s,
+		     const struct dsm_msg *m, struct dsm_actions *out)
+{
+	const struct cache_entry *ce = &s->cache[m->pgno];
+	uint16_t flags = 0;
+	uint32_t len = 0;
+
+	if (ce->state == DSM_CS_EXCLUSIVE) {
+		flags = DSM_F_EXCLUSIVE;
+	} else if (ce->state == DSM_CS_SHARED) {
+		flags = DSM_F_DATA;
+		len = s->d.page_size;
+	}
+	e->st.rehome_reports++;
+	eng_send(e, out, DSM_MSG_REHOME_REPORT, flags, DSM_ST_OK, m->src,
+		 m->token, s->d.seg_id, m->pgno,
+		 ce->state != DSM_CS_INVALID ? ce->version : 0, len);
+	return 0;
 }
 
 uint64_t req_next_deadline(const struct dsm_engine *e)

@@ -170,7 +170,7 @@ void dsm_hdr_encode(const struct dsm_hdr *h, struct dsm_wire_hdr *w)
 static bool type_carries_page(uint8_t type)
 {
 	return type == DSM_MSG_PAGE_GRANT || type == DSM_MSG_INV_ACK ||
-	       type == DSM_MSG_DOWNGRADE_ACK;
+	       type == DSM_MSG_DOWNGRADE_ACK || type == DSM_MSG_REHOME_REPORT;
 }
 
 /* Types that are replies and may carry a non-OK status. */
@@ -178,7 +178,7 @@ static bool type_has_status(uint8_t type)
 {
 	return type == DSM_MSG_PAGE_GRANT || type == DSM_MSG_INV_ACK ||
 	       type == DSM_MSG_DOWNGRADE_ACK || type == DSM_MSG_VMA_RESP ||
-	       type == DSM_MSG_NACK;
+	       type == DSM_MSG_NACK || type == DSM_MSG_REHOME_REPORT;
 }
 
 /* Per-type flag rules: unknown bits are rejected before this. */
@@ -192,8 +192,12 @@ static bool flags_consistent(const struct dsm_hdr *h)
 		return false;               /* only sequenced frames are retransmitted */
 	if ((f & (DSM_F_WRITE | DSM_F_HAVE_COPY)) && h->type != DSM_MSG_PAGE_REQ)
 		return false;
-	if ((f & DSM_F_EXCLUSIVE) && h->type != DSM_MSG_PAGE_GRANT)
+	if ((f & DSM_F_EXCLUSIVE) && h->type != DSM_MSG_PAGE_GRANT &&
+	    h->type != DSM_MSG_REHOME_REPORT)
 		return false;
+	if (h->type == DSM_MSG_REHOME_REPORT &&
+	    ((f & DSM_F_ZERO) || ((f & DSM_F_EXCLUSIVE) && (f & DSM_F_DATA))))
+		return false;               /* an owner reports, the data stays */
 	if ((f & (DSM_F_DATA | DSM_F_ZERO)) && !type_carries_page(h->type))
 		return false;
 	if (h->type == DSM_MSG_CHAN_ACK && f != 0)

@@ -48,7 +48,12 @@ enum dsm_msg_type {
 	DSM_MSG_VMA_RESP      = 8,  /* reply: array of struct dsm_wire_vma */
 	DSM_MSG_NACK          = 9,  /* reply: status says retry or why refused */
 	DSM_MSG_CHAN_ACK      = 10, /* reliable channel ack only, unsequenced */
-	DSM_MSG_TYPE_MAX      = DSM_MSG_CHAN_ACK,
+	DSM_MSG_REHOME_QUERY  = 11, /* new home -> survivor: what do you hold
+				     * of this page of a departed home? */
+	DSM_MSG_REHOME_REPORT = 12, /* survivor -> new home: EXCLUSIVE (owner,
+				     * no data), DATA (shared copy), or
+				     * neither (nothing; NOSEG: unknown seg) */
+	DSM_MSG_TYPE_MAX      = DSM_MSG_REHOME_REPORT,
 };
 
 /* Header flags. */
@@ -56,7 +61,8 @@ enum dsm_msg_type {
 #define DSM_F_HAVE_COPY  0x0002u /* PAGE_REQ: requester holds page_version */
 #define DSM_F_DATA       0x0004u /* payload carries the page contents */
 #define DSM_F_ZERO       0x0008u /* page never written: receiver zero-fills */
-#define DSM_F_EXCLUSIVE  0x0010u /* GRANT: exclusive ownership */
+#define DSM_F_EXCLUSIVE  0x0010u /* GRANT: exclusive ownership; REHOME_REPORT:
+				  * the reporter owns the page */
 #define DSM_F_SEQ        0x0020u /* frame is sequenced by the reliable channel */
 #define DSM_F_RETX       0x0040u /* retransmission (informational) */
 #define DSM_F_ALL        0x007fu

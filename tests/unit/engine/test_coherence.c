@@ -885,9 +885,14 @@ static void test_view_departure_and_rejoin(void)
 	CU_ASSERT_EQUAL(comp(s, 3)->status, -EHOSTUNREACH);
 	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_B, 1, DSM_READ, 4), -EHOSTUNREACH);
 	CU_ASSERT_EQUAL(sim_stats(s, 3)->home_gone, 1);
-	/* Survivors refuse at once to wait on a home that left. */
+	/* The survivor adopts the segments of a home that left; a page that
+	 * no survivor holds is lost, never served as zeros. */
 	CU_ASSERT_EQUAL(view(s, 1, 3, NS(1), NS(2)), 0);
-	CU_ASSERT_EQUAL(sim_local(s, 1, SEG_B, 2, DSM_READ, 5), -EHOSTUNREACH);
+	CU_ASSERT_TRUE(sim_info(s, 1, SEG_B, 2).is_home);
+	CU_ASSERT_EQUAL(sim_local(s, 1, SEG_B, 2, DSM_READ, 5), 0);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 5)->status, -EIO);
+	CU_ASSERT_TRUE(sim_info(s, 1, SEG_B, 2).lost);
 	/* Rejoin at epoch 4 with a new incarnation (departed on both sides). */
 	CU_ASSERT_EQUAL(view(s, 1, 4, all, NS(2) | NS(3)), 0);
 	CU_ASSERT_EQUAL(view(s, 2, 4, all, NS(3)), 0);
@@ -898,6 +903,151 @@ static void test_view_departure_and_rejoin(void)
 	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 4, DSM_READ, 7), 0);
 	sim_run(s);
 	CU_ASSERT_EQUAL(comp(s, 7)->status, -EIO);
+	sim_free(s);
+}
+
+/* A node leaves the sim: whatever it sent or was sent is gone with it. */
+static void sim_kill(struct sim *s, uint16_t node)
+{
+	for (uint16_t o = 1; o <= (uint16_t)s->n; o++) {
+		while (sim_queued(s, node, o))
+			sim_discard(s, node, o);
+		while (sim_queued(s, o, node))
+			sim_discard(s, o, node);
+	}
+}
+
+/* Write A/pg on node and tag the page with ud, as the application would. */
+static void write_ok(struct sim *s, uint16_t node, uint64_t pg, uint64_t ud)
+{
+	access_ok(s, node, SEG_A, pg, DSM_WRITE, ud);
+	write_tag(s, node, SEG_A, pg, ud);
+}
+
+/* Tick until the heirs' background sweeps are done. */
+static void sweep_all(struct sim *s)
+{
+	for (int k = 0; k < 64; k++) {
+		sim_tick(s, s->now);
+		sim_run(s);
+	}
+}
+
+/* The home of A dies.  Its heir (2, the lowest survivor) rebuilds each
+ * page from what the survivors hold: an exclusive copy makes its holder
+ * the owner, shared copies the sharers; pages only the home held are
+ * lost, and counted exactly by the sweep.  A request in flight to the
+ * dead home is re-sent to the heir. */
+static void test_rehome_from_copies(void)
+{
+	struct sim *s = mk(3);
+	dsm_nodeset_t surv = NS(2) | NS(3);
+	const struct dsm_engine_stats *st;
+
+	write_ok(s, 2, 0, 100);          /* 2 owns A/0 */
+	write_ok(s, 2, 1, 101);
+	access_ok(s, 3, SEG_A, 1, DSM_READ, 1);             /* 2, 3 share A/1 */
+	write_ok(s, 1, 2, 102);          /* only home has A/2 */
+	write_ok(s, 3, 4, 103);
+	write_ok(s, 2, 4, 104);          /* 3 retains old A/4 */
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 4, DSM_READ, 2), 0); /* in flight */
+	sim_kill(s, 1);
+	CU_ASSERT_EQUAL(view(s, 2, 2, surv, NS(1)), 0);
+	CU_ASSERT_EQUAL(view(s, 3, 2, surv, NS(1)), 0);
+	CU_ASSERT_EQUAL(sim_stats(s, 2)->rehomed_segs, 2);  /* A and RO */
+	CU_ASSERT_TRUE(sim_info(s, 2, SEG_A, 0).is_home);
+	CU_ASSERT_TRUE(sim_info(s, 2, SEG_A, 0).recovering);
+	CU_ASSERT_EQUAL(sim_info(s, 3, SEG_A, 1).cache_state, DSM_CS_SHARED);
+	sim_run(s);
+	/* The re-sent read: owner 2 downgraded, its data reaches 3. */
+	CU_ASSERT_EQUAL(comp(s, 2)->status, 0);
+	CU_ASSERT_EQUAL(sim_tag(s, 3, SEG_A, 4), 104);
+	access_ok(s, 3, SEG_A, 0, DSM_READ, 3);
+	CU_ASSERT_EQUAL(sim_tag(s, 3, SEG_A, 0), 100);
+	/* Shared at 2 and 3: a write by 3 invalidates 2, without data. */
+	write_ok(s, 3, 1, 4);
+	CU_ASSERT_EQUAL(sim_info(s, 2, SEG_A, 1).cache_state, DSM_CS_INVALID);
+	CU_ASSERT_EQUAL(sim_tag(s, 3, SEG_A, 1), 4);
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 2, DSM_READ, 5), 0);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 5)->status, -EIO);
+	sweep_all(s);
+	st = sim_stats(s, 2);
+	/* A: 16 pages, 0, 1 and 4 held by survivors; RO: none held. */
+	CU_ASSERT_EQUAL(st->pages_recovered, 3);
+	CU_ASSERT_EQUAL(st->pages_lost, (SIM_NPAGES - 3) + SIM_NPAGES);
+	for (uint64_t pg = 0; pg < SIM_NPAGES; pg++) {
+		struct dsm_page_info pi = sim_info(s, 2, SEG_A, pg);
+
+		CU_ASSERT_FALSE(pi.recovering);
+		CU_ASSERT_EQUAL(pi.lost, pg != 0 && pg != 1 && pg != 4);
+	}
+	CU_ASSERT_TRUE(sim_stats(s, 3)->rehome_reports > 0);
+	CU_ASSERT_FALSE(sim_info(s, 3, SEG_A, 0).is_home);
+	sim_free(s);
+}
+
+/* The heir has not applied the view yet: it answers NOTHOME from the old
+ * epoch, and the requester asks again until it has. */
+static void test_rehome_heir_behind(void)
+{
+	struct sim *s = mk(3);
+	dsm_nodeset_t surv = NS(2) | NS(3);
+
+	write_ok(s, 3, 0, 100);
+	sim_kill(s, 1);
+	CU_ASSERT_EQUAL(view(s, 3, 2, surv, NS(1)), 0);
+	CU_ASSERT_EQUAL(sim_local(s, 2, SEG_A, 0, DSM_READ, 1), 0); /* to 1 */
+	sim_kill(s, 1);
+	CU_ASSERT_EQUAL(sim_local(s, 3, SEG_A, 5, DSM_READ, 2), 0);
+	CU_ASSERT_EQUAL(sim_deliver(s, 3, 2), 0);   /* PAGE_REQ: not home */
+	CU_ASSERT_EQUAL(pk(s, 2, 3)->m.status, DSM_ST_NOTHOME);
+	CU_ASSERT_EQUAL(sim_deliver(s, 2, 3), 0);   /* NACK: backs off */
+	CU_ASSERT_EQUAL(comp(s, 2)->status, 99999);
+	CU_ASSERT_EQUAL(view(s, 2, 2, surv, NS(1)), 0);
+	/* Retries, and BUSY while the heir's sweep holds the page. */
+	for (int k = 0; k < 64; k++) {
+		s->now += RETRY_MAX;
+		sim_tick(s, s->now);
+		sim_run(s);
+	}
+	/* Nobody held A/5: lost.  Node 2's own read was re-sent to itself. */
+	CU_ASSERT_EQUAL(comp(s, 2)->status, -EIO);
+	CU_ASSERT_EQUAL(comp(s, 1)->status, 0);
+	CU_ASSERT_EQUAL(sim_tag(s, 2, SEG_A, 0), 100);
+	sim_free(s);
+}
+
+/* A survivor dies while the heir waits for its report: it holds nothing
+ * any more, and the round completes without it.  A node that never knew
+ * the segment reports NOSEG. */
+static void test_rehome_reporter_gone(void)
+{
+	struct sim *s = mk(4);
+	dsm_nodeset_t surv = NS(2) | NS(3) | NS(4);
+
+	access_ok(s, 4, SEG_A, 3, DSM_READ, 100);
+	access_ok(s, 3, SEG_A, 3, DSM_READ, 101);
+	sim_kill(s, 1);
+	for (uint16_t n = 2; n <= 4; n++)
+		CU_ASSERT_EQUAL(view(s, n, 2, surv, NS(1)), 0);
+	CU_ASSERT_EQUAL(sim_local(s, 2, SEG_A, 3, DSM_READ, 1), 0);
+	CU_ASSERT_EQUAL(sim_deliver(s, 2, 2), 0);         /* to itself */
+	CU_ASSERT_EQUAL(sim_queued(s, 2, 3), 1);          /* queries out */
+	CU_ASSERT_EQUAL(sim_queued(s, 2, 4), 1);
+	CU_ASSERT_EQUAL(sim_deliver(s, 2, 3), 0);
+	CU_ASSERT_EQUAL(sim_deliver(s, 3, 2), 0);         /* 3: shared copy */
+	sim_kill(s, 4);
+	CU_ASSERT_EQUAL(view(s, 2, 3, NS(2) | NS(3), NS(4)), 0);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 1)->status, 0);
+	CU_ASSERT_EQUAL(sim_info(s, 2, SEG_A, 3).sharers, NS(2) | NS(3));
+	/* Unknown segment: NOSEG, no data. */
+	CU_ASSERT_EQUAL(sim_inject(s, 3, &(struct dsm_msg){ .type = DSM_MSG_REHOME_QUERY,
+		.src = 2, .dst = 3, .epoch = 3, .token = 9, .seg_id = 77 }), 0);
+	CU_ASSERT_EQUAL(pk(s, 3, 2)->m.type, DSM_MSG_REHOME_REPORT);
+	CU_ASSERT_EQUAL(pk(s, 3, 2)->m.status, DSM_ST_NOSEG);
+	CU_ASSERT_EQUAL(pk(s, 3, 2)->m.flags, 0);
 	sim_free(s);
 }
 
@@ -1389,6 +1539,9 @@ int main(void)
 		{ "view_change_keeps_inflight", test_view_change_keeps_inflight },
 		{ "view_departure_and_rejoin", test_view_departure_and_rejoin },
 		{ "fence", test_fence },
+		{ "rehome_from_copies", test_rehome_from_copies },
+		{ "rehome_heir_behind", test_rehome_heir_behind },
+		{ "rehome_reporter_gone", test_rehome_reporter_gone },
 		{ "stale_version_writeback", test_stale_version_writeback },
 		{ "duplicates_each_type", test_duplicates_each_type },
 		{ "reordered_senders", test_reordered_senders },
