@@ -185,24 +185,33 @@ uint16_t dsm_engine_successor(dsm_nodeset_t members)
 	return members ? (uint16_t)__builtin_ctzll(members) : DSM_NODE_NONE;
 }
 
-/* Segments whose home is in gone move to the successor among the
- * survivors: the same choice on every survivor, since they apply the same
- * view.  Copies are kept (they are what the new home recovers from). */
-static void rehome(struct dsm_engine *e, uint64_t now, dsm_nodeset_t gone,
+/* Segments whose home departed (moved) go to the heir, the lowest-id
+ * survivor: the same choice on every survivor, since they apply the same
+ * view.  A survivor keeps its copies (they are what the heir recovers
+ * from) and re-sends its requests there.  A node the view wrote off (left
+ * out, or back as a new incarnation) gives its own segments up to the same
+ * heir, and its copies of every moved segment with them. */
+static void rehome(struct dsm_engine *e, uint64_t now, dsm_nodeset_t moved,
 		   dsm_nodeset_t survivors, struct dsm_actions *out)
 {
-	uint16_t heir = dsm_engine_successor(survivors);
+	bool self_gone = (moved >> e->cfg.self) & 1;
+	uint16_t heir = dsm_engine_successor(survivors & ~moved);
 
 	if (heir == DSM_NODE_NONE)
 		return;
 	for (uint32_t i = 0; i < e->nsegs; i++) {
 		struct seg *s = &e->segs[i];
 
-		if (s->d.home == e->cfg.self || !((gone >> s->d.home) & 1))
+		if (!((moved >> s->d.home) & 1))
 			continue;
-		if (heir == e->cfg.self && home_adopt(e, s) != 0)
+		if (s->d.home == e->cfg.self)
+			home_disown(e, s);
+		if (self_gone)
+			req_disown(e, s, heir, out);
+		else if (heir == e->cfg.self && home_adopt(e, s) != 0)
 			continue;   /* no memory: stays with the departed home */
-		req_rehome(e, now, s, heir, out);
+		else
+			req_rehome(e, now, s, heir, out);
 		e->st.rehomed_segs++;
 	}
 }
@@ -211,7 +220,7 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 			dsm_nodeset_t members, dsm_nodeset_t departed,
 			struct dsm_actions *out)
 {
-	dsm_nodeset_t gone, joined;
+	dsm_nodeset_t gone, joined, moved;
 	bool was_fenced;
 
 	if (e == NULL || out == NULL)
@@ -221,6 +230,9 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 	members &= ~(dsm_nodeset_t)1;          /* node 0 does not exist */
 	gone = (e->members & ~members) | (departed & e->members);
 	joined = (members & ~e->members) | (departed & members);
+	/* Homes that left, ourselves included if this view writes us off. */
+	moved = gone | (departed & node_bit(e->cfg.self)) |
+		(~members & node_bit(e->cfg.self));
 	was_fenced = e->fenced;
 	e->fenced = !((members >> e->cfg.self) & 1);
 	/* A view without us: everyone has written us off, so we write
@@ -234,11 +246,9 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 	for (uint16_t node = 1; node < DSM_MAX_NODES; node++)
 		if (node != e->cfg.self && ((joined >> node) & 1))
 			e->admit[node] = epoch;
-	/* Before write_off, which would drop the copies of a departed home's
-	 * pages: a survivor keeps them for the heir.  A fenced node has been
-	 * written off and re-homes nothing. */
-	if (!e->fenced)
-		rehome(e, now, gone, members & ~departed, out);
+	/* Before write_off, which would drop a survivor's copies of the
+	 * departed homes' pages. */
+	rehome(e, now, moved, members & ~departed, out);
 	write_off(e, now, gone, out);
 	return 0;
 }

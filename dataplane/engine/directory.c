@@ -242,6 +242,21 @@ int home_adopt(struct dsm_engine *e, struct seg *s)
 	return 0;
 }
 
+void home_disown(struct dsm_engine *e, struct seg *s)
+{
+	uint32_t si = (uint32_t)(s - e->segs);
+
+	/* Its transactions were with nodes that wrote us off. */
+	for (uint32_t i = 0; i < e->cfg.max_pending; i++)
+		if (e->txs[i].used && e->txs[i].seg == si)
+			tx_release(e, &e->txs[i]);
+	if (s->sweeping)
+		e->sweeping--;
+	s->sweeping = false;
+	free(s->dir);
+	s->dir = NULL;
+}
+
 /* Ask every other member what it holds of pgno; our own copy counts at
  * once.  rq is the request waiting for the answer (requester NONE for the
  * background sweep). */

@@ -187,6 +187,9 @@ void req_peer_down(struct dsm_engine *e, uint16_t node,
 /* s's home departed and new_home adopts it: pending requests go there. */
 void req_rehome(struct dsm_engine *e, uint64_t now, struct seg *s,
 		uint16_t new_home, struct dsm_actions *out);
+/* s went to new_home while this node was written off: no copies kept. */
+void req_disown(struct dsm_engine *e, struct seg *s, uint16_t new_home,
+		struct dsm_actions *out);
 int req_rehome_query(struct dsm_engine *e, struct seg *s,
 		     const struct dsm_msg *m, struct dsm_actions *out);
 uint64_t req_next_deadline(const struct dsm_engine *e);
@@ -202,6 +205,8 @@ void home_peer_down(struct dsm_engine *e, uint64_t now, uint16_t node,
 uint64_t home_next_deadline(const struct dsm_engine *e);
 /* Become the home of s (its home departed): every page recovering. */
 int home_adopt(struct dsm_engine *e, struct seg *s);
+/* Stop being the home of s (this node was written off). */
+void home_disown(struct dsm_engine *e, struct seg *s);
 int home_report(struct dsm_engine *e, uint64_t now, struct seg *s,
 		const struct dsm_msg *m, struct dsm_actions *out);
 

@@ -530,6 +530,8 @@ void req_peer_down(struct dsm_engine *e, uint16_t node, struct dsm_actions *out)
 
 /* ---- re-homing ------------------------------------------------------ */
 
+static void drop_copies_of(struct seg *s, struct dsm_actions *out);
+
 void req_rehome(struct dsm_engine *e, uint64_t now, struct seg *s,
 		uint16_t new_home, struct dsm_actions *out)
 {
@@ -551,6 +553,18 @@ void req_rehome(struct dsm_engine *e, uint64_t now, struct seg *s,
 		p->home = new_home;
 		start_tx(e, now, i, p->intent, out);
 	}
+}
+
+void req_disown(struct dsm_engine *e, struct seg *s, uint16_t new_home,
+		struct dsm_actions *out)
+{
+	uint32_t si = seg_index(e, s);
+
+	for (uint32_t i = 0; i < e->cfg.max_pending; i++)
+		if (e->slots[i].used && e->slots[i].seg == si)
+			fail_all(e, i, -EHOSTUNREACH, out);
+	drop_copies_of(s, out);
+	s->d.home = new_home;
 }
 
 /* The heir asks what we hold: Exclusive - we are the owner (the data stays

@@ -1051,6 +1051,32 @@ static void test_rehome_reporter_gone(void)
 	sim_free(s);
 }
 
+/* The home itself is written off (its lease expired): it gives its
+ * segments up to the heir, keeps no copy, and back as a new incarnation it
+ * asks the heir like any other node. */
+static void test_rehome_home_fenced(void)
+{
+	struct sim *s = mk(2);
+	dsm_nodeset_t all = NS(1) | NS(2);
+
+	write_ok(s, 2, 0, 100);
+	access_ok(s, 1, SEG_A, 1, DSM_WRITE, 1);
+	sim_kill(s, 1);
+	CU_ASSERT_EQUAL(view(s, 2, 2, NS(2), NS(1)), 0);
+	CU_ASSERT_EQUAL(view(s, 1, 2, NS(2), NS(1)), 0);
+	CU_ASSERT_FALSE(sim_info(s, 1, SEG_A, 0).is_home);
+	CU_ASSERT_EQUAL(sim_info(s, 1, SEG_A, 1).cache_state, DSM_CS_INVALID);
+	CU_ASSERT_TRUE(sim_info(s, 2, SEG_A, 0).is_home);
+	CU_ASSERT_EQUAL(view(s, 1, 3, all, NS(1)), 0);
+	CU_ASSERT_EQUAL(view(s, 2, 3, all, NS(1)), 0);
+	access_ok(s, 1, SEG_A, 0, DSM_READ, 2);
+	CU_ASSERT_EQUAL(sim_tag(s, 1, SEG_A, 0), 100);
+	CU_ASSERT_EQUAL(sim_local(s, 1, SEG_A, 1, DSM_READ, 3), 0);
+	sim_run(s);
+	CU_ASSERT_EQUAL(comp(s, 3)->status, -EIO);   /* only the old 1 had it */
+	sim_free(s);
+}
+
 /* dsm_engine_fence: the node stops answering and asking before any view
  * says so (its lease could not be renewed in time). */
 static void test_fence(void)
@@ -1542,6 +1568,7 @@ int main(void)
 		{ "rehome_from_copies", test_rehome_from_copies },
 		{ "rehome_heir_behind", test_rehome_heir_behind },
 		{ "rehome_reporter_gone", test_rehome_reporter_gone },
+		{ "rehome_home_fenced", test_rehome_home_fenced },
 		{ "stale_version_writeback", test_stale_version_writeback },
 		{ "duplicates_each_type", test_duplicates_each_type },
 		{ "reordered_senders", test_reordered_senders },
