@@ -23,12 +23,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define DSM_CHAN_RETX_FOREVER UINT32_MAX
+
 struct dsm_chan_cfg {
 	uint32_t window;       /* max frames in flight; power of two, <= 4096 */
 	uint64_t rto_ns;       /* retransmission timeout until RTT is measured */
 	uint64_t rto_min_ns;   /* lower bound of the adaptive RTO (0: rto_ns) */
 	uint64_t rto_max_ns;   /* backoff cap and upper bound of the RTO */
-	uint32_t max_retx;     /* retransmissions of one frame before giving up */
+	uint32_t max_retx;     /* retransmissions of one frame before giving up
+				* (DSM_CHAN_RETX_FOREVER: never; membership
+				* decides who is dead) */
 	uint64_t ack_delay_ns; /* max delay before a standalone ack is due */
 };
 

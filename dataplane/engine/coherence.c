@@ -230,9 +230,14 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 	members &= ~(dsm_nodeset_t)1;          /* node 0 does not exist */
 	gone = (e->members & ~members) | (departed & e->members);
 	joined = (members & ~e->members) | (departed & members);
-	/* Homes that left, ourselves included if this view writes us off. */
-	moved = gone | (departed & node_bit(e->cfg.self)) |
+	/* Homes that left: members of the previous view missing from this
+	 * one, restarted nodes, and ourselves if this view writes us off.
+	 * Before the first view nobody can have left (a home that has not
+	 * joined yet keeps its segments).  cluster.c mirrors this rule. */
+	moved = (e->viewed ? e->members & ~members : 0) | departed |
 		(~members & node_bit(e->cfg.self));
+	moved &= ~(dsm_nodeset_t)1;
+	e->viewed = true;
 	was_fenced = e->fenced;
 	e->fenced = !((members >> e->cfg.self) & 1);
 	/* A view without us: everyone has written us off, so we write

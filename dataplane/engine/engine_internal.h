@@ -137,6 +137,7 @@ struct dsm_engine {
 	dsm_nodeset_t members;
 	uint64_t   admit[DSM_MAX_NODES];
 	bool       fenced;          /* written off ourselves: serve nobody */
+	bool       viewed;          /* a view was applied (membership on) */
 	uint32_t   sweeping;        /* adopted segments with pages to sweep */
 	uint32_t   nsegs;
 	struct seg segs[DSM_ENGINE_MAX_SEGS];

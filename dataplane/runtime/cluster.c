@@ -295,6 +295,33 @@ static void print_view(struct dsm_cluster *c, const struct cl_event *ev, bool in
 	fflush(stdout);
 }
 
+/* The runtime's copy of each segment's home follows the engine's rule
+ * (dsm_engine_set_view): a departed home's segments go to the heir, and so
+ * do ours if the view wrote us off.  Read by discovery (VMA_REQ answers)
+ * and telemetry. */
+static void rehome_segments(struct dsm_node *n, const struct dsm_cluster *c,
+			    const struct cl_event *ev, bool in)
+{
+	dsm_nodeset_t self = (dsm_nodeset_t)1 << n->self;
+	dsm_nodeset_t moved = (c->members & ~ev->members) | ev->departed;
+	uint16_t heir;
+
+	if (!in)
+		moved |= self;
+	heir = dsm_engine_successor(ev->members & ~ev->departed & ~moved);
+	if (heir == DSM_NODE_NONE)
+		return;
+	for (uint32_t i = 0; i < n->nsegs; i++) {
+		struct dsm_seg_rt *s = &n->segs[i];
+
+		if (!((moved >> s->d.home) & 1))
+			continue;
+		RTE_LOG(INFO, USER1, "segment %u '%s': home %u departed, node %u adopts it\n",
+			s->d.seg_id, s->name, s->d.home, heir);
+		s->d.home = heir;
+	}
+}
+
 static void apply_view(struct dsm_cluster *c, const struct cl_event *ev)
 {
 	struct dsm_node *n = c->n;
@@ -309,13 +336,19 @@ static void apply_view(struct dsm_cluster *c, const struct cl_event *ev)
 	if (!in && !__atomic_load_n(&c->fenced, __ATOMIC_RELAXED))
 		gone = ~(dsm_nodeset_t)0;
 	n->epoch = ev->epoch;
+	rehome_segments(n, c, ev, in);
+	/* The view goes to the shards before the channels are reset: a reset
+	 * makes them write the peer off, which for a survivor must come after
+	 * the view re-homed the departed peer's segments (or it would drop
+	 * the copies the heir recovers from).  Frames of a departed peer
+	 * queued behind the view are refused by the engine (not a member). */
+	notify_shards(n, ev);
 	for (uint32_t i = 0; i < n->npeers; i++) {
 		uint16_t id = n->peer_list[i]->cfg->id;
 
 		if ((gone >> id) & 1)
 			dsm_io_peer_reset(n, id);
 	}
-	notify_shards(n, ev);
 	print_view(c, ev, in);
 	__atomic_store_n(&c->epoch, ev->epoch, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->members, ev->members, __ATOMIC_RELAXED);

@@ -483,7 +483,11 @@ static int peer_init(struct dsm_node *n, const struct dsm_cfg_peer *cp)
 	cc.rto_ns = n->cfg.rto_ns;
 	cc.rto_min_ns = n->cfg.rto_min_ns;
 	cc.rto_max_ns = n->cfg.rto_max_ns;
-	cc.max_retx = n->cfg.max_retx;
+	/* With membership only a view writes a peer off: a channel that gave
+	 * up on its own would make this node drop the copies of a dead
+	 * home's pages before the view could re-home them, and write off a
+	 * live member the others still trust. */
+	cc.max_retx = n->cfg.cluster.enabled ? DSM_CHAN_RETX_FOREVER : n->cfg.max_retx;
 	rc = dsm_chan_init(&p->chan, &cc);
 	snprintf(name, sizeof(name), "dsm_bl_%u", cp->id);
 	p->backlog = rc ? NULL : rte_ring_create(name, DSM_BACKLOG_RING, rte_socket_id(),

@@ -28,6 +28,8 @@ const struct dsm_stat_field dsm_engine_fields[] = {
 	F(dsm_engine_stats, drop_stale), F(dsm_engine_stats, drop_dup),
 	F(dsm_engine_stats, drop_bad), F(dsm_engine_stats, no_slot),
 	F(dsm_engine_stats, pages_lost), F(dsm_engine_stats, sharers_dropped),
+	F(dsm_engine_stats, rehomed_segs), F(dsm_engine_stats, rehome_queries),
+	F(dsm_engine_stats, rehome_reports), F(dsm_engine_stats, pages_recovered),
 	F(dsm_engine_stats, home_gone),
 	{ NULL, 0 },
 };

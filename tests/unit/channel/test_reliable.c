@@ -580,6 +580,30 @@ static void test_backoff(void)
 	CU_ASSERT_EQUAL(live_pkts, 0);
 }
 
+/* DSM_CHAN_RETX_FOREVER (membership): retransmit at the capped interval. */
+static void test_max_retx_unlimited(void)
+{
+	struct dsm_chan_cfg c;
+	struct dsm_chan ch;
+	struct rec rtx = { .free_pkts = false };
+	uint64_t now = 0;
+
+	cfg_small(&c, 4);
+	c.rto_ns = 100;
+	c.rto_max_ns = 1000;
+	c.max_retx = DSM_CHAN_RETX_FOREVER;
+	CU_ASSERT_EQUAL_FATAL(dsm_chan_init(&ch, &c), 0);
+	CU_ASSERT_EQUAL(tx_n(&ch, 1, 0), 1);
+	for (int i = 0; i < 500; i++) {
+		now += 1000;
+		CU_ASSERT_EQUAL(dsm_chan_poll(&ch, now, rec_cb, &rtx), 1);
+	}
+	CU_ASSERT_FALSE(ch.dead);
+	CU_ASSERT_EQUAL(ch.stats.timeouts, 0);
+	CU_ASSERT_EQUAL(ch.tx[ch.snd_una & ch.mask].retx, 500);
+	fini_free(&ch);
+}
+
 static void test_max_retx_dead(void)
 {
 	struct dsm_chan_cfg c;
@@ -1308,6 +1332,7 @@ int main(void)
 		{ "sack_suppresses_retx", test_sack_suppresses_retx },
 		{ "backoff", test_backoff },
 		{ "adaptive_rto", test_adaptive_rto },
+		{ "max_retx_unlimited", test_max_retx_unlimited },
 		{ "max_retx_dead", test_max_retx_dead },
 		{ "reset_releases", test_reset_releases },
 		{ "next_deadline", test_next_deadline },
