@@ -204,6 +204,7 @@ static int cmd_page(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(d, "written", c.info.written);
 		rte_tel_data_add_dict_u64(d, "busy", c.info.busy);
 		rte_tel_data_add_dict_u64(d, "lost", c.info.lost);
+		rte_tel_data_add_dict_u64(d, "recovering", c.info.recovering);
 	}
 	rte_tel_data_add_dict_string(d, "cache_state", cache_names[c.info.cache_state % 3]);
 	rte_tel_data_add_dict_u64(d, "cache_version", c.info.cache_version);

@@ -155,6 +155,54 @@ def test_sigkill_detected_new_epoch_lost_pages_exact():
             detect, e.ttl, lost))
 
 
+def test_sigkill_home_rehomed_from_copies():
+    """Node 1, the home of kv, is killed with SIGKILL.  Node 2 (the lowest
+    survivor) adopts kv and rebuilds every page from the survivors' copies:
+    node 2 owns the pages it wrote, node 3 shares the ones it read.  No
+    write is lost (the counters add up to the writes done before the
+    failure), pages that only node 1 held are lost exactly (listed, and
+    SIGBUS), and kv takes writes again."""
+    with Env("dsmmh") as e:
+        c = e.c
+        w = result(e.app(2, ["--segment", "kv", "--writer", "2", "--pages", "16",
+                             "--seconds", "1", "rw"], "w2"))
+        writes = int(w["writes"])
+        result(e.app(3, ["--segment", "kv", "--pages", "8", "scan"], "scan3"))
+        held = sorted(pg for pg in range(PAGES + 1)
+                      if any(c.telemetry(n, "/dsm/page,1,%d" % pg)["cache_state"] != "invalid"
+                             for n in (2, 3)))
+        check(len(held) >= 9 and held[:8] == list(range(8)), "survivors hold %s" % held)
+        epoch0 = e.membership(2)["epoch"]
+        c.procs["dp1"].popen.send_signal(signal.SIGKILL)
+        c.procs["dp1"].popen.wait(10)
+        e.wait_view([2, 3], (2, 3), timeout=4 * e.ttl, newer_than=epoch0)
+        deadline = time.monotonic() + 30
+        while True:
+            st = c.telemetry(2, "/dsm/stats")
+            if st["pages_recovered"] + st["pages_lost"] >= PAGES + 1:
+                break
+            check(time.monotonic() < deadline, "heir did not account for every page: %s" % {
+                k: st[k] for k in ("pages_recovered", "pages_lost", "rehomed_segs")})
+            time.sleep(0.02)
+        check(st["pages_recovered"] == len(held) and st["pages_lost"] == PAGES + 1 - len(held),
+              "recovered %d lost %d, survivors held %d of %d" % (
+                  st["pages_recovered"], st["pages_lost"], len(held), PAGES + 1))
+        lost = sorted(int(p.split(":")[1]) for p in c.telemetry(2, "/dsm/lost")["pages"])
+        check(lost == sorted(set(range(PAGES + 1)) - set(held)),
+              "/dsm/lost lists %s, survivors held %s" % (lost, held))
+        check(c.telemetry(2, "/dsm/page,1,0")["is_home"], "node 2 is not kv's home")
+        r = result(e.app(3, ["--segment", "kv", "--pages", "16", "--expect", str(writes),
+                             "sum"], "sum3"))
+        r = result(e.app(3, ["--segment", "kv", "--page", str(lost[0]), "sigbus"], "sb"))
+        check(r.get("sigbus") == "1", "a lost page did not raise SIGBUS: %s" % r)
+        w3 = result(e.app(3, ["--segment", "kv", "--writer", "3", "--pages", "16",
+                              "--seconds", "1", "rw"], "w3"))
+        result(e.app(2, ["--segment", "kv", "--pages", "16", "--expect",
+                         str(writes + int(w3["writes"])), "sum"], "sum2"))
+        print("    kv re-homed to node 2: %d pages recovered from copies, %d lost "
+              "(listed), %d + %s writes intact" % (len(held), len(lost), writes, w3["writes"]))
+
+
 def test_sigstop_fenced_rejoins_new_incarnation_drops_copies():
     """Node 3 is paused with SIGSTOP past its lease while an application on
     it keeps faulting.  The others write it off; when continued it finds
@@ -229,6 +277,7 @@ def test_etcd_restart_does_not_stop_page_service():
 TESTS = [
     test_three_nodes_one_epoch_and_simultaneous_joins,
     test_sigkill_detected_new_epoch_lost_pages_exact,
+    test_sigkill_home_rehomed_from_copies,
     test_sigstop_fenced_rejoins_new_incarnation_drops_copies,
     test_etcd_restart_does_not_stop_page_service,
 ]
