@@ -179,10 +179,17 @@ static void write_off(struct dsm_engine *e, uint64_t now, dsm_nodeset_t set,
 			dsm_engine_peer_down(e, now, node, out);
 }
 
-uint16_t dsm_engine_successor(dsm_nodeset_t members)
+uint16_t dsm_engine_heir(dsm_nodeset_t prev, dsm_nodeset_t members,
+			 dsm_nodeset_t departed, uint16_t self, dsm_nodeset_t *moved)
 {
-	members &= ~(dsm_nodeset_t)1;           /* node 0 does not exist */
-	return members ? (uint16_t)__builtin_ctzll(members) : DSM_NODE_NONE;
+	dsm_nodeset_t me = node_bit(self);
+	dsm_nodeset_t heirs;
+
+	/* Members of the previous view missing from this one, restarted
+	 * nodes, and ourselves if this view writes us off. */
+	*moved = ((prev & ~members) | departed | (~members & me)) & ~(dsm_nodeset_t)1;
+	heirs = members & ~departed & ~*moved & ~(dsm_nodeset_t)1;
+	return heirs ? (uint16_t)__builtin_ctzll(heirs) : DSM_NODE_NONE;
 }
 
 /* Segments whose home departed (moved) go to the heir, the lowest-id
@@ -192,10 +199,9 @@ uint16_t dsm_engine_successor(dsm_nodeset_t members)
  * out, or back as a new incarnation) gives its own segments up to the same
  * heir, and its copies of every moved segment with them. */
 static void rehome(struct dsm_engine *e, uint64_t now, dsm_nodeset_t moved,
-		   dsm_nodeset_t survivors, struct dsm_actions *out)
+		   uint16_t heir, struct dsm_actions *out)
 {
 	bool self_gone = (moved >> e->cfg.self) & 1;
-	uint16_t heir = dsm_engine_successor(survivors & ~moved);
 
 	if (heir == DSM_NODE_NONE)
 		return;
@@ -221,6 +227,7 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 			struct dsm_actions *out)
 {
 	dsm_nodeset_t gone, joined, moved;
+	uint16_t heir;
 	bool was_fenced;
 
 	if (e == NULL || out == NULL)
@@ -230,13 +237,10 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 	members &= ~(dsm_nodeset_t)1;          /* node 0 does not exist */
 	gone = (e->members & ~members) | (departed & e->members);
 	joined = (members & ~e->members) | (departed & members);
-	/* Homes that left: members of the previous view missing from this
-	 * one, restarted nodes, and ourselves if this view writes us off.
-	 * Before the first view nobody can have left (a home that has not
-	 * joined yet keeps its segments).  cluster.c mirrors this rule. */
-	moved = (e->viewed ? e->members & ~members : 0) | departed |
-		(~members & node_bit(e->cfg.self));
-	moved &= ~(dsm_nodeset_t)1;
+	/* Before the first view nobody can have left: a home that has not
+	 * joined yet keeps its segments. */
+	heir = dsm_engine_heir(e->viewed ? e->members : 0, members, departed,
+			       e->cfg.self, &moved);
 	e->viewed = true;
 	was_fenced = e->fenced;
 	e->fenced = !((members >> e->cfg.self) & 1);
@@ -253,7 +257,7 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 			e->admit[node] = epoch;
 	/* Before write_off, which would drop a survivor's copies of the
 	 * departed homes' pages. */
-	rehome(e, now, moved, members & ~departed, out);
+	rehome(e, now, moved, heir, out);
 	write_off(e, now, gone, out);
 	return 0;
 }
@@ -449,13 +453,10 @@ static int dispatch(struct dsm_engine *e, uint64_t now, struct seg *s,
 		return home_page_req(e, now, s, m, out);
 	case DSM_MSG_INV_ACK:
 	case DSM_MSG_DOWNGRADE_ACK:
-		if (!home)
-			return drop(&e->st.drop_bad, -EINVAL);
-		return home_ack(e, now, s, m, out);
 	case DSM_MSG_REHOME_REPORT:
 		if (!home)
 			return drop(&e->st.drop_bad, -EINVAL);
-		return home_report(e, now, s, m, out);
+		return home_ack(e, now, s, m, out);
 	case DSM_MSG_REHOME_QUERY:
 		/* From whichever member adopted the page: the answer is
 		 * read-only, and may come before we applied the view. */

@@ -233,8 +233,8 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
 			dsm_nodeset_t members, dsm_nodeset_t departed,
 			struct dsm_actions *out);
 /* Re-homing.  When a segment's home departs (in `departed`, or missing
- * from `members`), its heir - dsm_engine_successor(members & ~departed),
- * the lowest-id survivor - adopts it: every page starts *recovering*.
+ * from `members`), its heir - the lowest-id survivor, dsm_engine_heir -
+ * adopts it: every page starts *recovering*.
  * Survivors keep their copies and send their requests to the heir.  The
  * heir recovers a page when it is first asked for it, and sweeps the rest
  * in the background (a few transactions at a time): REHOME_QUERY to every
@@ -243,7 +243,13 @@ int dsm_engine_set_view(struct dsm_engine *e, uint64_t now, uint64_t epoch,
  * installed as the home copy); a page nobody holds is lost (counted,
  * requests refused DSM_ST_LOST): only the departed home knew whether it
  * was written.  A node that never knew the segment reports NOSEG. */
-uint16_t dsm_engine_successor(dsm_nodeset_t members);
+/* The rule, for callers that keep their own copy of segment homes: the
+ * view members/departed follows a view whose members were prev (0 before
+ * the first).  *moved gets the nodes whose segments move - those that left
+ * prev, the departed, and self if the view writes it off; returns their
+ * heir (DSM_NODE_NONE if nobody is left). */
+uint16_t dsm_engine_heir(dsm_nodeset_t prev, dsm_nodeset_t members,
+			 dsm_nodeset_t departed, uint16_t self, dsm_nodeset_t *moved);
 
 /* This node can no longer prove it is in the view (its lease could not be
  * renewed): write every member off as a view without us would (cached

@@ -224,8 +224,6 @@ static void serve_req(struct dsm_engine *e, uint64_t now, struct seg *s,
 
 /* ---- re-homing ------------------------------------------------------ */
 
-static int ack_check(struct dsm_engine *e, const struct dir_entry *d,
-		     const struct home_tx *tx, const struct dsm_msg *m);
 static void recover_finish(struct dsm_engine *e, uint64_t now,
 			   struct home_tx *tx, struct dsm_actions *out);
 
@@ -324,18 +322,10 @@ static void recover_finish(struct dsm_engine *e, uint64_t now,
 		serve_req(e, now, s, pgno, &rq, out);
 }
 
-int home_report(struct dsm_engine *e, uint64_t now, struct seg *s,
-		const struct dsm_msg *m, struct dsm_actions *out)
+/* One survivor's REHOME_REPORT (checked by ack_check, not yet counted). */
+static void rehome_note(struct seg *s, struct home_tx *tx,
+			const struct dsm_msg *m, struct dsm_actions *out)
 {
-	struct dir_entry *d = dir_of(s, m->pgno);
-	struct home_tx *tx = tx_of(e, d);
-	dsm_nodeset_t bit = node_bit(m->src);
-	int rc = ack_check(e, d, tx, m);
-
-	if (rc != 0)
-		return rc;
-	tx->waiting &= ~bit;
-	tx->acked |= bit;
 	if (m->flags & DSM_F_EXCLUSIVE) {
 		/* At most one owner holds a page; a second claim would be a
 		 * broken invariant, and the first one is kept. */
@@ -344,7 +334,7 @@ int home_report(struct dsm_engine *e, uint64_t now, struct seg *s,
 			tx->rh_version = m->version;
 		}
 	} else if (m->flags & DSM_F_DATA) {
-		tx->rh_sharers |= bit;
+		tx->rh_sharers |= node_bit(m->src);
 		if (!tx->rh_data || m->version > tx->rh_version) {
 			eng_page_act(out, DSM_ACT_INSTALL, s, m->pgno, m->payload, m->len);
 			tx->rh_data = true;
@@ -352,9 +342,6 @@ int home_report(struct dsm_engine *e, uint64_t now, struct seg *s,
 		if (m->version > tx->rh_version)
 			tx->rh_version = m->version;
 	}
-	if (tx->waiting == 0)
-		recover_finish(e, now, tx, out);
-	return 0;
 }
 
 /* Recover adopted pages nobody asked for yet, so that lost pages are known
@@ -480,6 +467,12 @@ int home_ack(struct dsm_engine *e, uint64_t now, struct seg *s,
 		return rc;
 	tx->waiting &= ~bit;
 	tx->acked |= bit;
+	if (tx->kind == TX_REHOME) {
+		rehome_note(s, tx, m, out);
+		if (tx->waiting == 0)
+			recover_finish(e, now, tx, out);
+		return 0;
+	}
 	if (m->flags & DSM_F_DATA) {
 		eng_page_act(out, DSM_ACT_INSTALL, s, m->pgno, m->payload, m->len);
 		e->st.writebacks++;

@@ -198,6 +198,7 @@ uint64_t req_next_deadline(const struct dsm_engine *e);
 /* directory.c */
 int home_page_req(struct dsm_engine *e, uint64_t now, struct seg *s,
 		  const struct dsm_msg *m, struct dsm_actions *out);
+/* INV_ACK, DOWNGRADE_ACK and REHOME_REPORT of a home transaction. */
 int home_ack(struct dsm_engine *e, uint64_t now, struct seg *s,
 	     const struct dsm_msg *m, struct dsm_actions *out);
 void home_tick(struct dsm_engine *e, uint64_t now, struct dsm_actions *out);
@@ -208,7 +209,6 @@ uint64_t home_next_deadline(const struct dsm_engine *e);
 int home_adopt(struct dsm_engine *e, struct seg *s);
 /* Stop being the home of s (this node was written off). */
 void home_disown(struct dsm_engine *e, struct seg *s);
-int home_report(struct dsm_engine *e, uint64_t now, struct seg *s,
-		const struct dsm_msg *m, struct dsm_actions *out);
+
 
 #endif /* DSM_ENGINE_INTERNAL_H */

@@ -300,15 +300,12 @@ static void print_view(struct dsm_cluster *c, const struct cl_event *ev, bool in
  * do ours if the view wrote us off.  Read by discovery (VMA_REQ answers)
  * and telemetry. */
 static void rehome_segments(struct dsm_node *n, const struct dsm_cluster *c,
-			    const struct cl_event *ev, bool in)
+			    const struct cl_event *ev)
 {
-	dsm_nodeset_t self = (dsm_nodeset_t)1 << n->self;
-	dsm_nodeset_t moved = (c->members & ~ev->members) | ev->departed;
-	uint16_t heir;
+	dsm_nodeset_t moved;
+	uint16_t heir = dsm_engine_heir(c->members, ev->members, ev->departed,
+					n->self, &moved);
 
-	if (!in)
-		moved |= self;
-	heir = dsm_engine_successor(ev->members & ~ev->departed & ~moved);
 	if (heir == DSM_NODE_NONE)
 		return;
 	for (uint32_t i = 0; i < n->nsegs; i++) {
@@ -336,7 +333,7 @@ static void apply_view(struct dsm_cluster *c, const struct cl_event *ev)
 	if (!in && !__atomic_load_n(&c->fenced, __ATOMIC_RELAXED))
 		gone = ~(dsm_nodeset_t)0;
 	n->epoch = ev->epoch;
-	rehome_segments(n, c, ev, in);
+	rehome_segments(n, c, ev);
 	/* The view goes to the shards before the channels are reset: a reset
 	 * makes them write the peer off, which for a survivor must come after
 	 * the view re-homed the departed peer's segments (or it would drop

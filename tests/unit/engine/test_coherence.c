@@ -906,6 +906,26 @@ static void test_view_departure_and_rejoin(void)
 	sim_free(s);
 }
 
+/* The heir rule every survivor (and cluster.c) applies to a view. */
+static void test_rehome_heir_rule(void)
+{
+	dsm_nodeset_t all = NS(1) | NS(2) | NS(3), moved;
+
+	CU_ASSERT_EQUAL(dsm_engine_heir(all, NS(2) | NS(3), 0, 2, &moved), 2);
+	CU_ASSERT_EQUAL(moved, NS(1));
+	/* First view: a node not there yet has not left. */
+	CU_ASSERT_EQUAL(dsm_engine_heir(0, NS(1) | NS(2), 0, 1, &moved), 1);
+	CU_ASSERT_EQUAL(moved, 0);
+	/* A restarted node moves, and is not its own heir. */
+	CU_ASSERT_EQUAL(dsm_engine_heir(all, all, NS(1), 3, &moved), 2);
+	CU_ASSERT_EQUAL(moved, NS(1));
+	/* Left out of the view: our own segments move too. */
+	CU_ASSERT_EQUAL(dsm_engine_heir(all, NS(1) | NS(2), 0, 3, &moved), 1);
+	CU_ASSERT_EQUAL(moved, NS(3));
+	/* Nobody left to inherit. */
+	CU_ASSERT_EQUAL(dsm_engine_heir(NS(1), 0, 0, 1, &moved), DSM_NODE_NONE);
+}
+
 /* A node leaves the sim: whatever it sent or was sent is gone with it. */
 static void sim_kill(struct sim *s, uint16_t node)
 {
@@ -1565,6 +1585,7 @@ int main(void)
 		{ "view_change_keeps_inflight", test_view_change_keeps_inflight },
 		{ "view_departure_and_rejoin", test_view_departure_and_rejoin },
 		{ "fence", test_fence },
+		{ "rehome_heir_rule", test_rehome_heir_rule },
 		{ "rehome_from_copies", test_rehome_from_copies },
 		{ "rehome_heir_behind", test_rehome_heir_behind },
 		{ "rehome_reporter_gone", test_rehome_reporter_gone },
