@@ -176,10 +176,12 @@ def test_sigkill_home_rehomed_from_copies():
         c.procs["dp1"].popen.send_signal(signal.SIGKILL)
         c.procs["dp1"].popen.wait(10)
         e.wait_view([2, 3], (2, 3), timeout=4 * e.ttl, newer_than=epoch0)
-        deadline = time.monotonic() + 30
+        t_view = time.monotonic()
+        deadline = t_view + 30
         while True:
             st = c.telemetry(2, "/dsm/stats")
             if st["pages_recovered"] + st["pages_lost"] >= PAGES + 1:
+                t_swept = time.monotonic()
                 break
             check(time.monotonic() < deadline, "heir did not account for every page: %s" % {
                 k: st[k] for k in ("pages_recovered", "pages_lost", "rehomed_segs")})
@@ -200,7 +202,9 @@ def test_sigkill_home_rehomed_from_copies():
         result(e.app(2, ["--segment", "kv", "--pages", "16", "--expect",
                          str(writes + int(w3["writes"])), "sum"], "sum2"))
         print("    kv re-homed to node 2: %d pages recovered from copies, %d lost "
-              "(listed), %d + %s writes intact" % (len(held), len(lost), writes, w3["writes"]))
+              "(listed), every page accounted for %.0f ms after the test saw the view, "
+              "%d + %s writes intact" % (len(held), len(lost), (t_swept - t_view) * 1000,
+                                         writes, w3["writes"]))
 
 
 def test_sigstop_fenced_rejoins_new_incarnation_drops_copies():
