@@ -297,7 +297,6 @@ static void recover_finish(struct dsm_engine *e, uint64_t now,
 
 	d->recovering = false;
 	d->version = tx->rh_version;
-	d->written = true;
 	if (tx->rh_owner != DSM_NODE_NONE) {
 		d->state = DSM_DS_EXCLUSIVE;
 		d->owner = tx->rh_owner;
@@ -308,10 +307,11 @@ static void recover_finish(struct dsm_engine *e, uint64_t now,
 		/* Nobody holds it: only the departed home knew whether it
 		 * was ever written.  Never serve zeros for it. */
 		d->lost = true;
-		d->written = false;
-		e->st.pages_lost++;
 	}
-	if (!d->lost)
+	d->written = !d->lost;
+	if (d->lost)
+		e->st.pages_lost++;
+	else
 		e->st.pages_recovered++;
 	tx_release(e, tx);
 	if (rq.requester == DSM_NODE_NONE)
