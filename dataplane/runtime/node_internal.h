@@ -112,6 +112,7 @@ enum dsm_ctl_kind {
 	DSM_CTL_HELD,         /* seg_id -> pages held (S/E), latest fault first */
 	DSM_CTL_PID_SEGS,     /* pid -> segments its mappings use */
 	DSM_CTL_LOST,         /* seg_id -> lost pages this shard is home of */
+	DSM_CTL_EVACUATE,     /* node, heir: start copying node's pages here */
 };
 struct dsm_ctl {
 	enum dsm_ctl_kind kind;
@@ -131,9 +132,37 @@ struct dsm_ctl {
 			       * HELD, LOST: how many there are in all */
 	uint64_t *out;        /* HELD, LOST: page numbers; PID_SEGS: ids */
 	uint32_t max;         /* room in out */
+	uint16_t node;        /* EVACUATE: the node being drained */
+	bool     heir;        /* EVACUATE: this node inherits its segments */
 	/* Set with release ordering by the shard after filling rc/info; the
 	 * requester reads it with acquire ordering (pairs with that store). */
 	uint32_t done;
+};
+
+/* evacuate.c: one shard's part of copying a drained node's pages off it. */
+#define DSM_EVAC_SLOTS 16    /* reads in flight per shard: faults come first */
+#define DSM_EVAC_SCAN 256    /* pages looked at per poll */
+enum dsm_evac_mode { DSM_EVAC_SKIP = 0, DSM_EVAC_COPY, DSM_EVAC_RECALL };
+enum dsm_evac_slot_state { DSM_EVAC_FREE = 0, DSM_EVAC_ISSUED, DSM_EVAC_RETRY };
+struct dsm_evac_slot {
+	uint32_t seg_id;
+	uint64_t pgno;
+	uint8_t  state;        /* enum dsm_evac_slot_state */
+	uint8_t  tries;        /* transient failures so far */
+};
+struct dsm_evac {
+	uint32_t gen;          /* job number: older jobs' completions are stale */
+	uint16_t node;         /* the node evacuated (0: no job yet) */
+	bool     heir;
+	bool     active;
+	uint32_t nsegs;        /* node segments when the job started */
+	uint8_t  mode[DSM_CFG_MAX_SEGMENTS];   /* enum dsm_evac_mode, by index */
+	uint32_t seg;          /* cursor: segment index ... */
+	uint64_t pgno;         /* ... and page */
+	uint32_t in_flight;
+	struct dsm_evac_slot slot[DSM_EVAC_SLOTS];
+	/* progress (read by other threads) */
+	uint64_t segments, pages, done, copied, lost, failed;
 };
 
 struct dsm_shard_rt {
@@ -149,6 +178,7 @@ struct dsm_shard_rt {
 	struct rte_mbuf **frames;      /* DSM_MAX_MSG_FRAMES, for exec_send */
 	uint64_t next_timer_check;
 	struct dsm_shard_stats st;
+	struct dsm_evac evac;
 };
 
 struct dsm_node {
@@ -256,6 +286,24 @@ void dsm_shard_exec_list(struct dsm_shard_rt *sh, const struct dsm_actions *acts
 void dsm_shard_exec_front(void *node, const struct dsm_actions *acts);
 int  dsm_shard_ctl_call(struct dsm_node *n, uint32_t shard, struct dsm_ctl *c,
 			uint32_t timeout_ms);
+
+/* evacuate.c (shard lcore): start (or restart) the job, 0+ segments in
+ * scope; one poll's worth of it, the work done; a COMPLETE of its reads
+ * (true: consumed). */
+int  dsm_evac_start(struct dsm_shard_rt *sh, uint16_t node, bool heir);
+int  dsm_evac_step(struct dsm_shard_rt *sh, uint64_t now);
+bool dsm_evac_complete(struct dsm_shard_rt *sh, const struct dsm_action *a);
+/* Other threads: start evacuating node on every shard; segments in scope
+ * or -EINVAL (bad id), -ELOOP (self), -ENOENT (not in the view), -EPERM
+ * (fenced), -errno of the shard call.  *heir: this node inherits node's
+ * segments.  And the progress, summed over the shards. */
+struct dsm_evac_status {
+	uint16_t node;
+	bool heir, active;
+	uint64_t segments, pages, done, copied, lost, failed;
+};
+int  dsm_node_evacuate(struct dsm_node *n, uint16_t node, bool *heir);
+void dsm_node_evac_status(const struct dsm_node *n, struct dsm_evac_status *st);
 
 /* port.c */
 int  dsm_ports_init(struct dsm_node *n);

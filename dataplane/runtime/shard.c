@@ -118,6 +118,11 @@ static int exec_one(struct dsm_shard_rt *sh, const struct dsm_action *a, uint64_
 {
 	struct dsm_node *n = sh->node;
 
+	/* The reads of an evacuation (a drain) are the runtime's own. */
+	if (dsm_evac_complete(sh, a)) {
+		sh->st.completes++;
+		return 0;
+	}
 	/* Kernel-mapped pages: unmap / protect through dsm.ko (to the ack),
 	 * and the completions of kernel faults. */
 	if (n->kfront && dsm_kfront_handle(n->kfront, a)) {
@@ -223,6 +228,9 @@ static void ctl_one(struct dsm_shard_rt *sh, struct dsm_ctl *c)
 	case DSM_CTL_LOST:
 		c->rc = ctl_lost(sh, c);
 		break;
+	case DSM_CTL_EVACUATE:
+		c->rc = dsm_evac_start(sh, c->node, c->heir);
+		break;
 	default:
 		c->rc = dsm_uffd_ctl(sh->node, c);
 		break;
@@ -257,6 +265,7 @@ int dsm_shard_poll(struct dsm_shard_rt *sh, uint64_t now)
 		dsm_shard_exec(sh, now);
 		rte_pktmbuf_free(msgs[i]);
 	}
+	nb += (unsigned)dsm_evac_step(sh, now);
 	if (now >= sh->next_timer_check) {
 		sh->next_timer_check = now + DSM_TIMER_GRAIN_NS;
 		if (dsm_engine_next_deadline(sh->eng) <= now) {

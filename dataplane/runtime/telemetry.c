@@ -9,6 +9,8 @@
  *   /dsm/membership         epoch, incarnation, fenced, members, etcd
  *   /dsm/segstats           per segment: faults, remote faults, pages in/out, lost
  *   /dsm/lost               lost pages of the segments homed here
+ *   /dsm/evacuate,<node>    start copying node's pages here (evacuate.c)
+ *   /dsm/evacuation         that job's progress
  * Callbacks run on the telemetry thread; they read counters (untorn 64-bit
  * loads) and ask shards for page entries by message, never by locking.
  */
@@ -321,6 +323,59 @@ static int cmd_lost(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* /dsm/evacuate,<node>: errors are answered as {"error": ...}, so that
+ * dsmctl can say why (a null answer only says the parameters were bad). */
+static int cmd_evacuate(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	static const struct { int rc; const char *why; } why[] = {
+		{ -ELOOP, "a node does not evacuate itself" },
+		{ -ENOENT, "that node is not in this node's view" },
+		{ -EPERM, "this node is fenced" },
+	};
+	unsigned long node;
+	bool heir = false;
+	char tail;
+	int rc;
+
+	(void)cmd;
+	if (!params || sscanf(params, "%lu%c", &node, &tail) != 1 || node >= DSM_MAX_NODES)
+		return -EINVAL;
+	rc = dsm_node_evacuate(tel_node, (uint16_t)node, &heir);
+	rte_tel_data_start_dict(d);
+	if (rc < 0) {
+		const char *msg = strerror(-rc);
+
+		for (unsigned i = 0; i < sizeof(why) / sizeof(why[0]); i++)
+			msg = why[i].rc == rc ? why[i].why : msg;
+		rte_tel_data_add_dict_string(d, "error", msg);
+		return 0;
+	}
+	rte_tel_data_add_dict_u64(d, "node", node);
+	rte_tel_data_add_dict_u64(d, "heir", heir);
+	rte_tel_data_add_dict_u64(d, "segments", (uint64_t)rc);
+	return 0;
+}
+
+static int cmd_evacuation(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dsm_evac_status st;
+
+	(void)cmd;
+	(void)params;
+	dsm_node_evac_status(tel_node, &st);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "node", st.node);
+	rte_tel_data_add_dict_u64(d, "active", st.active);
+	rte_tel_data_add_dict_u64(d, "heir", st.heir);
+	rte_tel_data_add_dict_u64(d, "segments", st.segments);
+	rte_tel_data_add_dict_u64(d, "pages", st.pages);
+	rte_tel_data_add_dict_u64(d, "done", st.done);
+	rte_tel_data_add_dict_u64(d, "copied", st.copied);
+	rte_tel_data_add_dict_u64(d, "lost", st.lost);
+	rte_tel_data_add_dict_u64(d, "failed", st.failed);
+	return 0;
+}
+
 int dsm_telemetry_init(struct dsm_node *n)
 {
 	tel_node = n;
@@ -338,5 +393,9 @@ int dsm_telemetry_init(struct dsm_node *n)
 		"Per segment: faults, remote faults, pages in/out, lost pages. No parameters");
 	rte_telemetry_register_cmd("/dsm/lost", cmd_lost,
 		"Lost pages (only copy gone with its owner) of segments homed here. No parameters");
+	rte_telemetry_register_cmd("/dsm/evacuate", cmd_evacuate,
+		"Copy a node's pages here before it leaves (dsmctl drain). Parameters: node");
+	rte_telemetry_register_cmd("/dsm/evacuation", cmd_evacuation,
+		"Progress of the last evacuation started here. No parameters");
 	return 0;
 }
