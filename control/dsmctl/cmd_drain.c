@@ -7,14 +7,17 @@
  * drain moves the ones it has to the other nodes of the view that are not
  * drained, round robin, lowest id first (plan.c).
  *
- * Pages stay where they are: a drained node is still the home of its
- * segments' pages.  Pages are re-homed only when a node leaves.
+ * Then its pages (evacuate.c): the other members copy them to themselves,
+ * so that when the node goes away every page it held has a copy that
+ * re-homing recovers.  The node stays the home of its segments until it
+ * leaves; only then do they move, to the heir that holds their copies.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsmctl/evacuate.h"
 #include "dsmctl/migrate.h"
 #include "dsmctl/plan.h"
 #include "dsmctl/wait.h"
@@ -43,26 +46,37 @@ static size_t on_node(struct dsmctl_workload *w, size_t n, unsigned node,
 	return k;
 }
 
-static void summary(const struct dsmctl *c, const struct dsmctl_track *t, size_t n)
+static void summary(const struct dsmctl *c, const struct dsmctl_track *t, size_t n,
+		    const struct dsmctl_evac *e)
 {
 	json_t *a;
 
 	if (!c->args->json) {
-		printf("node %u drained: %zu workload(s) moved\n", c->args->node, n);
+		printf("node %u drained: %zu workload(s) moved", c->args->node, n);
+		if (e->in_view)
+			printf(", %" PRIu64 " page(s) copied off it (node %u inherits its segments)",
+			       e->copied, e->heir);
+		else
+			printf(", no pages to copy (not in the view)");
+		if (e->lost)
+			printf("; %" PRIu64 " page(s) were lost already", e->lost);
+		printf("\n");
 		return;
 	}
 	a = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, dsmctl_track_json(&t[i]));
-	dsmctl_print_json(json_pack("{s:I, s:o}", "node", (json_int_t)c->args->node,
-				    "migrated", a));
+	dsmctl_print_json(json_pack("{s:I, s:o, s:o}", "node", (json_int_t)c->args->node,
+				    "migrated", a, "pages", dsmctl_evac_json(e)));
 }
 
-/* CAS every spec to its target, then wait for them all at once. */
-static int move_all(struct dsmctl *c, struct dsmctl_workload **w, size_t k,
-		    const unsigned *to)
+/* CAS every spec to its target and wait for them all at once; then copy
+ * the node's pages off it, and say what was done. */
+static int move_all(struct dsmctl *c, const struct dsmctl_cluster *cl,
+		    struct dsmctl_workload **w, size_t k, const unsigned *to)
 {
 	struct dsmctl_track *t = calloc(k + 1, sizeof(*t));
+	struct dsmctl_evac e;
 	uint64_t start = dsmctl_mono_ms();
 	int64_t first = 0, rev;
 	size_t moved = 0;
@@ -92,7 +106,9 @@ static int move_all(struct dsmctl *c, struct dsmctl_workload **w, size_t k,
 		rc = r ? r : rc;
 	}
 	if (rc == DSMCTL_OK)
-		summary(c, t, moved);
+		rc = dsmctl_evacuate(c, cl, c->args->node, &e);
+	if (rc == DSMCTL_OK)
+		summary(c, t, moved, &e);
 	free(t);
 	return rc;
 }
@@ -122,7 +138,7 @@ int dsmctl_cmd_drain(struct dsmctl *c)
 		rc = dsmctl_err(DSMCTL_EFAIL, "node %u is drained, but no other node of the "
 				"view can take its %zu workload(s)", node, k);
 	if (rc == 0)
-		rc = move_all(c, w, k, to);
+		rc = move_all(c, &cl, w, k, to);
 	free(w);
 	free(to);
 	dsmctl_workloads_free(all, n);

@@ -595,13 +595,61 @@ def test_migrate_errors():
                      "timed out after 1 s waiting for m3 on node 2", "timeout")
 
 
+class Evacuation:
+    """A member's side of drain's page copy: /dsm/evacuate,N starts it,
+    and /dsm/evacuation shows it done after `steps` looks (what
+    dataplane/runtime/evacuate.c answers).  error: what /dsm/evacuate
+    answers instead; other: the node its progress is about instead of N."""
+
+    def __init__(self, heir=False, pages=10, steps=3, failed=0, lost=0, error=None,
+                 other=None):
+        self.heir, self.pages, self.steps = heir, pages, steps
+        self.failed, self.lost, self.error, self.other = failed, lost, error, other
+        self.started = []
+        self.looks = 0
+
+    def evacuate(self, params):
+        if self.error:
+            return {"error": self.error}
+        self.started.append(int(params))
+        self.looks = 0
+        return {"node": int(params), "heir": int(self.heir), "segments": 1}
+
+    def evacuation(self, _params):
+        node = self.other or (self.started[-1] if self.started else 0)
+        self.looks += 1
+        if self.steps < 0:
+            done = self.pages // 2          # stuck halfway
+        else:
+            done = min(self.pages, self.pages * self.looks // max(self.steps, 1))
+        bad = self.failed + self.lost if done == self.pages else 0
+        # int64 as strings in some, as telemetry of big counters may be.
+        return {"node": node, "active": int(done < self.pages),
+                "heir": int(self.heir), "segments": 1, "pages": str(self.pages),
+                "done": done, "copied": done - bad, "lost": self.lost if bad else 0,
+                "failed": self.failed if bad else 0}
+
+    def answers(self):
+        return {"/dsm/evacuate": self.evacuate, "/dsm/evacuation": self.evacuation}
+
+
+def evac_nodes(env, evacs, drained=1):
+    """View 1..4 (node `drained` first), a record for every node, the
+    Evacuation of each other node on its telemetry socket."""
+    env.view(9, [(1, 1), (2, 2), (3, 3), (4, 4)])
+    env.record(drained, drained)
+    for n, ev in evacs.items():
+        env.record(n, n, env.telemetry(n, ev.answers()))
+
+
 def test_drain_round_robin():
     """drain marks the node and moves its workloads round robin over the
-    other in-view, undrained nodes, lowest id first; undrain undoes it."""
+    other in-view, undrained nodes, lowest id first, then has every other
+    member copy its pages and shows their progress; undrain undoes it."""
     with Env() as env:
-        env.view(9, [(1, 1), (2, 2), (3, 3), (4, 4)])
-        for n in (1, 2, 3, 4):
-            env.record(n, n)
+        evacs = {2: Evacuation(heir=True, pages=40), 3: Evacuation(pages=10),
+                 4: Evacuation(pages=10, steps=1)}
+        evac_nodes(env, evacs)
         env.etcd.put(P + "drain/3", {"since_ms": 1})
         for name, node in (("a", 1), ("b", 1), ("c", 1), ("d", 2)):
             make_workload(env, name, node)
@@ -620,12 +668,23 @@ def test_drain_round_robin():
         for name in ("a", "b", "c"):
             check("moving %s from node 1 to node %d (gen 2)" % (name, targets[name]) in out and
                   "%s: done in " % name in out, "%s missing in:\n%s" % (name, out))
-        check(out.splitlines()[-1] == "node 1 drained: 3 workload(s) moved", "%r" % out)
+        # The pages only once the workloads are gone; drained nodes copy too.
+        check(all(ev.started == [1] for ev in evacs.values()), "evacuations started: %r" % {
+            n: ev.started for n, ev in evacs.items()})
+        lines = out.splitlines()
+        check(lines.index("pages of node 1: 60/60 looked at, 60 copied") >
+              max(i for i, l in enumerate(lines) if ": done in " in l), "%r" % out)
+        check(lines[-1] == "node 1 drained: 3 workload(s) moved, 60 page(s) copied off it "
+              "(node 2 inherits its segments)", "%r" % out)
         expect_error(env.run("run", "--node", "1", "--", "/bin/true"), 1, "node 1 is drained",
                      "run on drained")
-        # Again: nothing left; the first mark's time is kept.
+        # Again: no workload left, the pages looked at again; the first
+        # mark's time is kept.
         rc, out, _ = env.run("--json", "drain", "1")
-        check(rc == 0 and json.loads(out) == {"node": 1, "migrated": []}, "again: %r" % out)
+        check(rc == 0 and json.loads(out) == {
+            "node": 1, "migrated": [], "pages": {"in_view": True, "heir": 2, "pages": 60,
+                                                 "copied": 60, "lost": 0, "failed": 0}},
+            "again: %r" % out)
         check(env.etcd.get_json(P + "drain/1") == mark, "mark rewritten")
         rc, out, _ = env.run("undrain", "1")
         check(rc == 0 and env.etcd.get(P + "drain/1") is None, "undrain: %r" % out)
@@ -636,6 +695,53 @@ def test_drain_round_robin():
         env.etcd.put(P + "drain/1", {"since_ms": 1})
         expect_error(env.run("drain", "2"), 1, "no other node of the view can take its 3",
                      "nowhere")
+
+
+def test_drain_pages():
+    """The page copy of drain: lost pages are reported but do not fail it,
+    a node outside the view has none to copy, and every way it can fail -
+    a member on another host, one that refuses, one without the command,
+    pages that could not be copied, a member busy with another node, no
+    end before --timeout - is one clear error and exit 1."""
+    ok = {2: Evacuation(heir=True, pages=20, lost=2), 3: Evacuation(), 4: Evacuation()}
+    with Env() as env:
+        evac_nodes(env, ok)
+        rc, out, err = env.run("drain", "1")
+        check(rc == 0 and not err and out.splitlines()[-1] ==
+              "node 1 drained: 0 workload(s) moved, 38 page(s) copied off it (node 2 "
+              "inherits its segments); 2 page(s) were lost already", "lost: %r %r" % (out, err))
+    with Env() as env:
+        env.view(9, [(2, 2), (3, 3)])
+        env.record(1, 1)
+        rc, out, err = env.run("--json", "drain", "1")
+        check(rc == 0 and json.loads(out)["pages"] == {
+            "in_view": False, "heir": 0, "pages": 0, "copied": 0, "lost": 0, "failed": 0},
+            "not in view: %r %r" % (out, err))
+        rc, out, _ = env.run("drain", "1")
+        check(out.splitlines()[-1] == "node 1 drained: 0 workload(s) moved, no pages to copy "
+              "(not in the view)", "%r" % out)
+    cases = [
+        ({3: Evacuation(error="that node is not in this node's view")}, (),
+         "node 3: could not start copying node 1's pages: that node is not in this node's view"),
+        ({3: Evacuation(failed=2)}, (), "2 page(s) of node 1 could not be copied"),
+        ({3: Evacuation(other=5)}, (), "node 3 is now evacuating another node"),
+        ({3: Evacuation(steps=-1)}, ("--timeout", "1"),
+         "timed out after 1 s copying node 1's pages: 25/30 looked at"),
+    ]
+    for evs, opts, text in cases:
+        with Env() as env:
+            evacs = {2: Evacuation(heir=True), 3: Evacuation(), 4: Evacuation()}
+            evacs.update(evs)
+            evac_nodes(env, evacs)
+            expect_error(env.run(*(opts + ("drain", "1"))), 1, text, text)
+    with Env() as env:
+        evac_nodes(env, {2: Evacuation(heir=True), 4: Evacuation()})
+        env.record(3, 3, env.telemetry(3, {"/dsm/stats": {}}))
+        expect_error(env.run("drain", "1"), 1, "node 3 cannot copy pages (its dataplane has "
+                     "no /dsm/evacuate)", "old node")
+        env.record(3, 3, os.path.join(env.dir, "tel3.sock"), host="elsewhere")
+        expect_error(env.run("drain", "1"), 1, "node 3's telemetry socket is not on this host",
+                     "other host")
 
 
 def test_workloads_listing():
@@ -673,6 +779,7 @@ TESTS = [
     test_migrate_progress,
     test_migrate_errors,
     test_drain_round_robin,
+    test_drain_pages,
     test_workloads_listing,
 ]
 
