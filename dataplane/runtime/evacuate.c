@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_log.h>
 
 #include "runtime/node_internal.h"
@@ -246,6 +247,25 @@ bool dsm_evac_complete(struct dsm_shard_rt *sh, const struct dsm_action *a)
 
 /* ---- the other threads' side (telemetry) ---- */
 
+#define DISCOVER_WAIT_MS 500
+
+/* The heir must know every segment the node homes, those created at run
+ * time included, which reach other nodes only by discovery: ask the
+ * members first, and wait until they all answered, or DISCOVER_WAIT_MS
+ * (answers arrive through the I/O loop; this polls their count). */
+static void learn_segments(struct dsm_node *n, dsm_nodeset_t members)
+{
+	struct dsm_ctl c = { .kind = DSM_CTL_DISCOVER };
+	uint64_t deadline = dsm_now_ns() + DISCOVER_WAIT_MS * 1000000ull;
+	uint64_t expect = (uint64_t)__builtin_popcountll(members & ~((dsm_nodeset_t)1 << n->self));
+
+	if (!n->ufront || dsm_shard_ctl_call(n, 0, &c, 200))
+		return;             /* segments are created only through the ufront */
+	while (__atomic_load_n(&n->vma_answers, __ATOMIC_RELAXED) < c.answers + expect &&
+	       dsm_now_ns() < deadline)
+		rte_delay_us_sleep(1000);
+}
+
 int dsm_node_evacuate(struct dsm_node *n, uint16_t node, bool *heir)
 {
 	struct dsm_cluster_info ci;
@@ -269,6 +289,8 @@ int dsm_node_evacuate(struct dsm_node *n, uint16_t node, bool *heir)
 		return -ENOENT;
 	*heir = dsm_engine_heir(members, members, (dsm_nodeset_t)1 << node, n->self,
 				&moved) == n->self;
+	if (*heir)
+		learn_segments(n, members);
 	for (uint32_t s = 0; s < n->nshards; s++) {
 		struct dsm_ctl c = { .kind = DSM_CTL_EVACUATE, .node = node, .heir = *heir };
 		int rc = dsm_shard_ctl_call(n, s, &c, 200);

@@ -12,16 +12,18 @@ Waits are on conditions (log lines, telemetry, etcd keys) with deadlines.
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
-from dsmcluster import Cluster, Etcd  # noqa: E402
+from dsmcluster import Cluster, Etcd, parse_json_lines  # noqa: E402
 from harness import check, run_tests, app_result as result  # noqa: E402
 
 BUILD = None
 PAGES = 64
 SEGMENTS = [(1, "kv", "%dK" % ((PAGES + 1) * 4), 1), (2, "arr", "1M", 2)]
+ARR_PAGES = 256
 TUNING = {"request_timeout_ms": 2000, "home_timeout_ms": 1000}
 VIEW_LINE = re.compile(r"node (\d+) (?:joined|moved to|is not in) epoch (\d+) members \[([\d,]*)\]")
 
@@ -207,6 +209,101 @@ def test_sigkill_home_rehomed_from_copies():
                                          writes, w3["writes"]))
 
 
+def holders(c, seg, pages, nodes):
+    """The pages of seg that some node of nodes holds a copy of."""
+    return sorted(pg for pg in range(pages)
+                  if any(c.telemetry(n, "/dsm/page,%d,%d" % (seg, pg))["cache_state"] != "invalid"
+                         for n in nodes))
+
+
+def walker(c, node, args):
+    """examples/dsm-walker on node's control socket, segment "made"; its
+    JSON lines."""
+    r = subprocess.run([os.path.join(BUILD, "examples/dsm-walker"), "--socket",
+                        c.socket_path(node), "--seg", "made"] + args,
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "dsm-walker %s: exit %d %s" % (args, r.returncode, r.stderr))
+    return parse_json_lines(r.stdout)
+
+
+def owned_by(c, seg, pages, node):
+    """The pages of seg that node owns exclusively, from the home's
+    directory (c.telemetry on the home: seg 2, arr, is homed at 2)."""
+    home = dict((s[0], s[3]) for s in SEGMENTS)[seg]
+    entries = (c.telemetry(home, "/dsm/page,%d,%d" % (seg, pg)) for pg in range(pages))
+    return [e["pgno"] for e in entries if e["dir_state"] == "exclusive" and e["owner"] == node]
+
+
+def test_drain_copies_pages_then_home_leaves_losing_none():
+    """Node 1, the home of kv and of a segment dsm-walker created there at
+    run time (that no other node has heard of), and the owner of pages of
+    arr (homed at 2), is drained with `dsmctl drain 1`: node 2, the heir,
+    learns the created segment and copies every page of both, and, as
+    arr's home, reads back the pages of arr node 1 owns.  Then node 1 is
+    stopped: node 2 adopts both segments and recovers all of their pages,
+    nothing is lost, and every write made on node 1 before the drain is
+    there - where the same stop without a drain would lose the pages only
+    node 1 held."""
+    with Env("dsmmd") as e:
+        c = e.c
+        w1 = result(e.app(1, ["--segment", "kv", "--writer", "1", "--pages", "16",
+                              "--seconds", "1", "rw"], "w1"))
+        a1 = result(e.app(1, ["--segment", "arr", "--writer", "1", "--pages", "16",
+                              "--seconds", "1", "rw"], "a1"))
+        result(e.app(3, ["--segment", "kv", "--pages", "4", "scan"], "scan3"))
+        walker(c, 1, ["--size", "256K", "--passes", "1"])
+        made = c.telemetry(1, "/dsm/segments")["made"]
+        check("made" not in c.telemetry(2, "/dsm/segments"), "node 2 knows 'made'")
+        check(not holders(c, 1, PAGES + 1, (2,)), "node 2 holds pages of kv")
+        only1 = sorted(set(range(PAGES + 1)) - set(holders(c, 1, PAGES + 1, (3,))))
+        owned = owned_by(c, 2, ARR_PAGES, 1)
+        check(len(only1) > PAGES // 2 and owned, "node 1 alone holds %d pages of kv and "
+              "owns %s of arr" % (len(only1), owned))
+        t0 = time.monotonic()
+        out = c.dsmctl(["drain", "1"])
+        drain_ms = (time.monotonic() - t0) * 1000
+        last = out.splitlines()[-1]
+        check(re.match(r"node 1 drained: 0 workload\(s\) moved, \d+ page\(s\) copied off "
+                       r"it \(node 2 inherits its segments\)$", last), "drain said %r" % out)
+        copied = int(re.search(r"(\d+) page\(s\) copied", last).group(1))
+        # Node 2 held no page of kv or made: it reads all of them, and
+        # arr's owned ones.
+        homed1 = PAGES + 1 + made["pages"]
+        check(copied == homed1 + len(owned), "copied %d, expected %d + %d" % (
+            copied, homed1, len(owned)))
+        check(holders(c, 1, PAGES + 1, (2,)) == list(range(PAGES + 1)),
+              "node 2 does not hold every page of kv")
+        check(not owned_by(c, 2, ARR_PAGES, 1), "node 1 still owns pages of arr")
+        ev = c.telemetry(2, "/dsm/evacuation")
+        check(ev["node"] == 1 and not ev["active"] and ev["heir"] and ev["failed"] == 0 and
+              ev["done"] == ev["pages"], "node 2's evacuation: %s" % ev)
+        epoch0 = e.membership(2)["epoch"]
+        c.procs["dp1"].stop()
+        e.wait_view([2, 3], (2, 3), timeout=4 * e.ttl, newer_than=epoch0)
+        deadline = time.monotonic() + 30
+        while True:
+            st = c.telemetry(2, "/dsm/stats")
+            if st["pages_recovered"] + st["pages_lost"] >= homed1:
+                break
+            check(time.monotonic() < deadline, "heir did not account for every page: %s" % {
+                k: st[k] for k in ("pages_recovered", "pages_lost", "rehomed_segs")})
+            time.sleep(0.02)
+        check(st["pages_lost"] == 0 and st["pages_recovered"] == homed1,
+              "recovered %d lost %d of %d" % (st["pages_recovered"], st["pages_lost"], homed1))
+        check(c.telemetry(2, "/dsm/lost")["lost_total"] == 0, "/dsm/lost lists pages")
+        result(e.app(3, ["--segment", "kv", "--pages", "16", "--expect", w1["writes"],
+                         "sum"], "sum-kv"))
+        result(e.app(3, ["--segment", "arr", "--pages", "16", "--expect", a1["writes"],
+                         "sum"], "sum-arr"))
+        v = [j for j in walker(c, 2, ["--verify"]) if j.get("event") == "verify"]
+        check(v and v[0].get("ok"), "the walker's segment after the leave: %s" % v)
+        print("    drain copied %d pages in %.0f ms (node 1 alone held %d of kv and %d of "
+              "made, owned %d of arr); after it left: %d pages recovered, 0 lost, %s + %s "
+              "writes intact, walker verified" % (
+                  copied, drain_ms, len(only1), made["pages"], len(owned),
+                  st["pages_recovered"], w1["writes"], a1["writes"]))
+
+
 def test_sigstop_fenced_rejoins_new_incarnation_drops_copies():
     """Node 3 is paused with SIGSTOP past its lease while an application on
     it keeps faulting.  The others write it off; when continued it finds
@@ -282,6 +379,7 @@ TESTS = [
     test_three_nodes_one_epoch_and_simultaneous_joins,
     test_sigkill_detected_new_epoch_lost_pages_exact,
     test_sigkill_home_rehomed_from_copies,
+    test_drain_copies_pages_then_home_leaves_losing_none,
     test_sigstop_fenced_rejoins_new_incarnation_drops_copies,
     test_etcd_restart_does_not_stop_page_service,
 ]
