@@ -29,21 +29,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../scripts"))
-from dsmcluster import Cluster, ClusterError, Etcd, parse_json_lines  # noqa: E402
+from dsmcluster import Cluster, ClusterError, Etcd, parse_json_lines, wait_until  # noqa: E402
 
 NAME = "walker"
-
-
-def wait_until(what, cond, timeout):
-    """Poll cond() (telemetry of another process) with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise ClusterError("timed out waiting for " + what)
-        time.sleep(0.005)
 
 
 def walker(c, build, node, args, timeout):
@@ -68,9 +56,12 @@ def measure(c, build, size, timeout):
     st0 = c.telemetry(2, "/dsm/stats")
     t1 = time.monotonic()
     c.procs["dp1"].stop()
-    st = wait_until("node 2 to account for every page", lambda: (
-        lambda s: s if s["pages_recovered"] - st0["pages_recovered"] + s["pages_lost"] -
-        st0["pages_lost"] >= npages else None)(c.telemetry(2, "/dsm/stats")), timeout)
+    def accounted():
+        s = c.telemetry(2, "/dsm/stats")
+        done = s["pages_recovered"] - st0["pages_recovered"] + s["pages_lost"] - st0["pages_lost"]
+        return s if done >= npages else None
+
+    st = wait_until(accounted, timeout, "node 2 to account for every page")
     leave_ms = (time.monotonic() - t1) * 1000
     ev = [e for e in walker(c, build, 2, ["--verify"], timeout) if e.get("event") == "verify"]
     return {"drain_ms": drain_ms, "pages": npages, "copied": pages["copied"],

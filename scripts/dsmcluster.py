@@ -314,6 +314,20 @@ class Cluster:
         return False
 
 
+def wait_until(cond, timeout, what):
+    """Poll cond() - a state another process changes, read through
+    telemetry, etcd or a socket - until it returns something true (which is
+    returned), or raise ClusterError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise ClusterError("timed out waiting for " + what)
+        time.sleep(0.005)
+
+
 def free_ports(n):
     """n distinct free loopback TCP ports (held together while chosen)."""
     socks = []

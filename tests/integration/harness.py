@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """What every integration test script shares: the assertion, the result
 line of a dsm-apptest application, and the runner that turns
-`script.py BUILD_DIR [test-name ...]` into PASS/FAIL lines and an exit code.
+`script.py BUILD_DIR [test-name ...]` into PASS/FAIL lines and an exit code
+(`script.py --list` names the tests: meson makes one test of each).
 """
 import os
 import traceback
@@ -26,7 +27,10 @@ def app_result(proc, timeout=120):
 def run_tests(tests, argv, module_globals):
     """Run the tests named in argv[2:] (all without names) with the
     module's BUILD set to argv[1]; 0 if all passed, 1 otherwise, 2 on
-    bad usage."""
+    bad usage.  `--list` prints the test names, one per line."""
+    if argv[1:] == ["--list"]:
+        print("\n".join(t.__name__ for t in tests))
+        return 0
     if len(argv) < 2:
         print(module_globals.get("__doc__") or "usage: %s BUILD_DIR [test ...]" % argv[0])
         return 2

@@ -26,24 +26,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
-from dsmcluster import Etcd, free_ports  # noqa: E402
+from dsmcluster import Etcd, free_ports, wait_until  # noqa: E402
 from harness import check, run_tests  # noqa: E402
 
 BUILD = None
 CLUSTER = "t"
 P = "/dsm/%s/" % CLUSTER
-
-
-def wait_until(cond, timeout, what):
-    """Poll cond() until it is true or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)  # polling a condition with a deadline
 
 
 # ----------------------------------------------------- fake telemetry
