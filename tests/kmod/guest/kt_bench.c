@@ -155,6 +155,31 @@ static void busy_start(struct kt_server *s)
 	s->running = true;   /* kt_server_stop joins it */
 }
 
+/* The page a sample touched holds what generation gen put there (v: the
+ * word 0 the access read). */
+static void check_page(const struct row *row, volatile uint64_t *pg, uint64_t v,
+		       uint32_t gen, uint64_t pgno)
+{
+	KT_CHECK(v == stamp(gen, pgno), "%s: page %lu: word 0 %#lx, want %#lx",
+		 row->name, (unsigned long)pgno, (unsigned long)v,
+		 (unsigned long)stamp(gen, pgno));
+	KT_CHECK(pg[WORDS - 1] == ~stamp(gen, pgno) &&
+		 pg[WORDS / 2 + 3] == tmpl[WORDS / 2 + 3],
+		 "%s: page %lu: contents", row->name, (unsigned long)pgno);
+}
+
+/* One measured access of ns nanoseconds (after the warm-up). */
+static void record(struct row *row, uint64_t ns)
+{
+	row->ns[row->n++] = ns;
+	if (ns > SLOW_NS)
+		row->slow[g_round]++;
+	if (sched_getcpu() == __atomic_load_n(&g_srv_cpu, __ATOMIC_RELAXED)) {
+		row->same_cpu++;
+		row->same_cpu_ns += ns;
+	}
+}
+
 /* Make the window missing again: one command, acked once every pte is
  * gone.  Called between samples, with no fault outstanding. */
 static void dsm_refresh(struct kt_server *s)
@@ -207,21 +232,9 @@ static void dsm_chunk(struct row *row, struct kt_server *s, volatile uint64_t *m
 				 (unsigned long)pgno);
 			v = pg[0];
 		}
-		KT_CHECK(v == stamp(gen, pgno), "%s: page %lu: word 0 %#lx, want %#lx",
-			 row->name, (unsigned long)pgno, (unsigned long)v,
-			 (unsigned long)stamp(gen, pgno));
-		KT_CHECK(pg[WORDS - 1] == ~stamp(gen, pgno) &&
-			 pg[WORDS / 2 + 3] == tmpl[WORDS / 2 + 3],
-			 "%s: page %lu: contents", row->name, (unsigned long)pgno);
-		if (i >= warm) {
-			row->ns[row->n++] = b - a;
-			if (b - a > SLOW_NS)
-				row->slow[g_round]++;
-			if (sched_getcpu() == __atomic_load_n(&g_srv_cpu, __ATOMIC_RELAXED)) {
-				row->same_cpu++;
-				row->same_cpu_ns += b - a;
-			}
-		}
+		check_page(row, pg, v, gen, pgno);
+		if (i >= warm)
+			record(row, b - a);
 	}
 	kt_server_stop(s);
 	st1 = kt_stats();
@@ -386,21 +399,9 @@ static void uffd_chunk(struct row *row, struct uffd_ctx *u, bool block, size_t w
 			 "%s: page %lu: %lu faults for one access", row->name,
 			 (unsigned long)pgno,
 			 (unsigned long)(__atomic_load_n(&u->faults, __ATOMIC_ACQUIRE) - fb));
-		KT_CHECK(v == stamp(gen, pgno), "%s: page %lu: word 0 %#lx, want %#lx",
-			 row->name, (unsigned long)pgno, (unsigned long)v,
-			 (unsigned long)stamp(gen, pgno));
-		KT_CHECK(pg[WORDS - 1] == ~stamp(gen, pgno) &&
-			 pg[WORDS / 2 + 3] == tmpl[WORDS / 2 + 3],
-			 "%s: page %lu: contents", row->name, (unsigned long)pgno);
-		if (i >= warm) {
-			row->ns[row->n++] = b - a;
-			if (b - a > SLOW_NS)
-				row->slow[g_round]++;
-			if (sched_getcpu() == __atomic_load_n(&g_srv_cpu, __ATOMIC_RELAXED)) {
-				row->same_cpu++;
-				row->same_cpu_ns += b - a;
-			}
-		}
+		check_page(row, pg, v, gen, pgno);
+		if (i >= warm)
+			record(row, b - a);
 	}
 	if (block) {
 		uint64_t one = 1;
