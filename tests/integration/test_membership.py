@@ -87,6 +87,19 @@ def wait_attached(c, node, count, timeout=30):
         time.sleep(0.02)
 
 
+def wait_accounted(c, heir, pages, timeout=30):
+    """Wait until the heir has recovered or counted lost `pages` pages in
+    all; its /dsm/stats then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = c.telemetry(heir, "/dsm/stats")
+        if st["pages_recovered"] + st["pages_lost"] >= pages:
+            return st
+        check(time.monotonic() < deadline, "heir did not account for every page: %s" % {
+            k: st[k] for k in ("pages_recovered", "pages_lost", "rehomed_segs")})
+        time.sleep(0.02)
+
+
 def views_printed(c, nodes):
     """epoch -> {node: members} from the dataplanes' view lines."""
     seen = {}
@@ -179,15 +192,8 @@ def test_sigkill_home_rehomed_from_copies():
         c.procs["dp1"].popen.wait(10)
         e.wait_view([2, 3], (2, 3), timeout=4 * e.ttl, newer_than=epoch0)
         t_view = time.monotonic()
-        deadline = t_view + 30
-        while True:
-            st = c.telemetry(2, "/dsm/stats")
-            if st["pages_recovered"] + st["pages_lost"] >= PAGES + 1:
-                t_swept = time.monotonic()
-                break
-            check(time.monotonic() < deadline, "heir did not account for every page: %s" % {
-                k: st[k] for k in ("pages_recovered", "pages_lost", "rehomed_segs")})
-            time.sleep(0.02)
+        st = wait_accounted(c, 2, PAGES + 1)
+        t_swept = time.monotonic()
         check(st["pages_recovered"] == len(held) and st["pages_lost"] == PAGES + 1 - len(held),
               "recovered %d lost %d, survivors held %d of %d" % (
                   st["pages_recovered"], st["pages_lost"], len(held), PAGES + 1))
@@ -280,14 +286,7 @@ def test_drain_copies_pages_then_home_leaves_losing_none():
         epoch0 = e.membership(2)["epoch"]
         c.procs["dp1"].stop()
         e.wait_view([2, 3], (2, 3), timeout=4 * e.ttl, newer_than=epoch0)
-        deadline = time.monotonic() + 30
-        while True:
-            st = c.telemetry(2, "/dsm/stats")
-            if st["pages_recovered"] + st["pages_lost"] >= homed1:
-                break
-            check(time.monotonic() < deadline, "heir did not account for every page: %s" % {
-                k: st[k] for k in ("pages_recovered", "pages_lost", "rehomed_segs")})
-            time.sleep(0.02)
+        st = wait_accounted(c, 2, homed1)
         check(st["pages_lost"] == 0 and st["pages_recovered"] == homed1,
               "recovered %d lost %d of %d" % (st["pages_recovered"], st["pages_lost"], homed1))
         check(c.telemetry(2, "/dsm/lost")["lost_total"] == 0, "/dsm/lost lists pages")
